@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-sso/gatehouse/config"
+	"github.com/gatehouse-sso/gatehouse/csrf"
+	"github.com/gatehouse-sso/gatehouse/identity"
+	"github.com/gatehouse-sso/gatehouse/idp"
+	"github.com/gatehouse-sso/gatehouse/proxy"
+	"github.com/gatehouse-sso/gatehouse/redirect"
+	"github.com/gatehouse-sso/gatehouse/server"
+	"github.com/gatehouse-sso/gatehouse/session"
+	"github.com/gatehouse-sso/gatehouse/store"
+	"github.com/gatehouse-sso/gatehouse/store/bolt"
+	"github.com/gatehouse-sso/gatehouse/store/memory"
+	"github.com/gatehouse-sso/gatehouse/web"
+)
+
+// app is the wired object graph of one serving process.
+type app struct {
+	cfg      config.Config
+	log      *slog.Logger
+	store    store.Store
+	users    *identity.Directory
+	sessions *session.Manager
+	handler  http.Handler
+}
+
+// newLogger builds the process logger from the log section.
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// openStore opens the configured backend.
+func openStore(c config.Store, log *slog.Logger) (store.Store, error) {
+	switch c.Backend {
+	case config.StoreMemory:
+		return memory.New(), nil
+	case config.StoreBolt:
+		return bolt.Open(c.Bolt.Path, bolt.Options{LockTimeout: c.Bolt.LockTimeout.D(), Logger: log})
+	default:
+		return nil, fmt.Errorf("unknown store backend %q", c.Backend)
+	}
+}
+
+// identityUsers converts the config file's users.
+func identityUsers(cs []config.User) []identity.User {
+	out := make([]identity.User, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, identity.User{
+			ID: c.ID, Username: c.Username, Email: c.Email, EmailVerified: c.EmailVerified,
+			Name: c.Name, GivenName: c.GivenName, FamilyName: c.FamilyName, Picture: c.Picture,
+			Groups: c.Groups, Disabled: c.Disabled, Attributes: c.Attributes,
+			PasswordHash: c.PasswordHash.Value(),
+		})
+	}
+	return out
+}
+
+// newApp wires everything that serves requests on top of an open store.
+// demoUpstream, when set, is the demo app that /demo/ guards.
+func newApp(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logger, demoUpstream *url.URL) (*app, error) {
+	public, err := url.Parse(cfg.Server.PublicURL)
+	if err != nil {
+		return nil, fmt.Errorf("server.public_url: %w", err)
+	}
+	secure := public.Scheme == "https"
+
+	hasher := identity.NewHasher(hasherParams(cfg.Password), cfg.Password.MaxConcurrent)
+	users, err := identity.NewDirectory(st, hasher, identityUsers(cfg.Users), log)
+	if err != nil {
+		return nil, fmt.Errorf("load users: %w", err)
+	}
+
+	var secrets [][]byte
+	for _, s := range cfg.Session.Secrets {
+		secrets = append(secrets, []byte(s.Value()))
+	}
+	if len(secrets) == 0 {
+		s, err := session.GeneratedSecret(ctx, st)
+		if err != nil {
+			return nil, err
+		}
+		secrets = [][]byte{s}
+	}
+	sessions, err := session.New(st, session.Options{
+		CookieName:      cfg.Session.CookieName,
+		CookieDomain:    cfg.Session.CookieDomain,
+		Secure:          secure,
+		IdleTimeout:     cfg.Session.IdleTimeout.D(),
+		AbsoluteTimeout: cfg.Session.AbsoluteTimeout.D(),
+		Secrets:         secrets,
+		Logger:          log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	csrfKey, err := hkdf.Key(sha256.New, secrets[0], nil, "gatehouse csrf v1", 32)
+	if err != nil {
+		return nil, fmt.Errorf("derive csrf key: %w", err)
+	}
+	protector, err := csrf.New(csrfKey, secure)
+	if err != nil {
+		return nil, err
+	}
+	redirects, err := redirect.New(cfg.Server.PublicURL, cfg.Login.AllowedReturnURLs)
+	if err != nil {
+		return nil, err
+	}
+	pages, err := web.NewRenderer(log)
+	if err != nil {
+		return nil, err
+	}
+
+	mux := http.NewServeMux()
+	login := &idp.Login{
+		Users: users, Sessions: sessions, CSRF: protector, Redirects: redirects,
+		Pages: pages, Log: log, MaxBodyBytes: cfg.Server.MaxBodyBytes,
+	}
+	if demoUpstream != nil {
+		login.Home, login.DemoURL = "/demo/", "/demo/"
+		mux.Handle("/demo/", proxy.NewGuard(demoUpstream, login, "/login", log))
+	}
+	login.Mount(mux)
+	server.Health(mux, st, log)
+	mux.Handle("GET /static/", web.Static())
+	var h http.Handler = server.WithNotFound(mux, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pages.Error(w, http.StatusNotFound, "There is nothing at this address.")
+	}))
+	if secure && cfg.Server.TLS.Mode == config.TLSFiles {
+		h = hsts(h)
+	}
+	return &app{cfg: cfg, log: log, store: st, users: users, sessions: sessions, handler: server.Middleware(h, log)}, nil
+}
+
+// hsts tells browsers to use https only. It is not sent for self-signed
+// certificates, whose hosts (localhost) often serve other things over http.
+func hsts(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// tlsConfig returns the main listener's TLS setup, nil for mode "off".
+func tlsConfig(c config.TLS, now time.Time) (*tls.Config, error) {
+	switch c.Mode {
+	case config.TLSOff:
+		return nil, nil
+	case config.TLSFiles:
+		cert, err := server.LoadFiles(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		return server.TLSConfig(cert), nil
+	case config.TLSSelfSigned:
+		cert, err := server.SelfSigned(c.SelfSignedHosts, now)
+		if err != nil {
+			return nil, err
+		}
+		return server.TLSConfig(cert), nil
+	default:
+		return nil, fmt.Errorf("server.tls.mode: unknown mode %q", c.Mode)
+	}
+}
+
+// demoUsername is the user the demo creates on first start.
+const demoUsername = "demo"
+
+// ensureDemoUser creates the demo user on first start and returns its
+// generated password, or "" when the user already existed (its password
+// was printed once, when it was created).
+func ensureDemoUser(ctx context.Context, users *identity.Directory) (string, error) {
+	_, err := users.ByLogin(ctx, demoUsername)
+	if err == nil {
+		return "", nil
+	}
+	if !errors.Is(err, identity.ErrNotFound) {
+		return "", fmt.Errorf("look up demo user: %w", err)
+	}
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	password := strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+	_, err = users.Create(ctx, identity.User{
+		Username:      demoUsername,
+		Email:         "demo@example.com",
+		EmailVerified: true,
+		Name:          "Demo User",
+		GivenName:     "Demo",
+		FamilyName:    "User",
+		Groups:        []string{"demo", "users"},
+	}, password)
+	if errors.Is(err, identity.ErrExists) {
+		return "", nil // another process created it at the same moment
+	}
+	if err != nil {
+		return "", fmt.Errorf("create demo user: %w", err)
+	}
+	return password, nil
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/gatehouse-sso/gatehouse/config"
+	"github.com/gatehouse-sso/gatehouse/identity"
+)
+
+// defaultConfigFile is looked for in the working directory when neither
+// --config nor GATEHOUSE_CONFIG names a file.
+const defaultConfigFile = "gatehouse.yaml"
+
+// findConfig returns the config file to load: the flag, then
+// GATEHOUSE_CONFIG, then ./gatehouse.yaml when it exists. found is false
+// when none applies.
+func findConfig(flagValue string, getenv func(string) string) (path string, found bool) {
+	if flagValue != "" {
+		return flagValue, true
+	}
+	if p := getenv("GATEHOUSE_CONFIG"); p != "" {
+		return p, true
+	}
+	if _, err := os.Stat(defaultConfigFile); err == nil {
+		return defaultConfigFile, true
+	}
+	return "", false
+}
+
+// loadConfig loads and validates; every problem is printed on its own line
+// to stderr.
+func loadConfig(path string, getenv func(string) string, stderr io.Writer) (config.Config, error) {
+	cfg, err := config.Load(path, getenv)
+	if err == nil {
+		err = validate(cfg)
+	}
+	if err != nil {
+		name := path
+		if name == "" {
+			name = "defaults and environment"
+		}
+		fmt.Fprintf(stderr, "gatehouse: invalid configuration (%s):\n", name)
+		for _, line := range strings.Split(err.Error(), "\n") {
+			if line != "" {
+				fmt.Fprintf(stderr, "  %s\n", line)
+			}
+		}
+		return config.Config{}, exitError{}
+	}
+	return cfg, nil
+}
+
+// validate runs the config's own checks plus those that need another
+// package (a full parse of every password hash).
+func validate(cfg config.Config) error {
+	var errs []error
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	for i, u := range cfg.Users {
+		if h := u.PasswordHash.Value(); h != "" && strings.HasPrefix(h, "$argon2id$") {
+			if _, err := identity.ParseHash(h); err != nil {
+				errs = append(errs, fmt.Errorf("users[%d].password_hash: %w", i, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func validateCmd(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgFlag := fs.String("config", "", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return exitError{}
+	}
+	path, found := findConfig(*cfgFlag, getenv)
+	if !found {
+		fmt.Fprintln(stderr, "gatehouse validate: no configuration file: pass --config FILE, set GATEHOUSE_CONFIG or create ./gatehouse.yaml")
+		return exitError{}
+	}
+	if _, err := loadConfig(path, getenv, stderr); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: configuration is valid\n", path)
+	return nil
+}
+
+func hashPasswordCmd(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("hash-password", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgFlag := fs.String("config", "", "take argon2id parameters from this configuration file")
+	if err := fs.Parse(args); err != nil {
+		return exitError{}
+	}
+	cfg := config.Default()
+	if *cfgFlag != "" {
+		var err error
+		if cfg, err = loadConfig(*cfgFlag, getenv, stderr); err != nil {
+			return err
+		}
+	}
+	password, err := readPassword(stdin, stderr)
+	if err != nil {
+		return err
+	}
+	if len(password) < 12 {
+		fmt.Fprintln(stderr, "warning: passwords shorter than 12 characters are easy to guess")
+	}
+	h := identity.NewHasher(hasherParams(cfg.Password), 1)
+	hash, err := h.Hash(ctx, password)
+	if err != nil {
+		return fmt.Errorf("hash password: %w", err)
+	}
+	fmt.Fprintln(stdout, hash)
+	return nil
+}
+
+// readPassword reads without echo from a terminal (asking twice), or the
+// first line of stdin otherwise.
+func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(stderr, "Password: ")
+		a, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		fmt.Fprint(stderr, "Repeat password: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		if string(a) != string(b) {
+			return "", errors.New("the passwords do not match")
+		}
+		if len(a) == 0 {
+			return "", errors.New("empty password")
+		}
+		return string(a), nil
+	}
+	line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password from stdin: %w", err)
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", errors.New("empty password on stdin")
+	}
+	return line, nil
+}
+
+func hasherParams(p config.Password) identity.Params {
+	return identity.Params{MemoryKiB: p.MemoryKiB, Iterations: p.Iterations, Parallelism: p.Parallelism}
+}

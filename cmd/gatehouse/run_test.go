@@ -1,0 +1,300 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-sso/gatehouse/identity"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while run writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func envFunc(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+type running struct {
+	stdout, stderr *syncBuffer
+	cancel         context.CancelFunc
+	done           chan error
+}
+
+// startServe runs `gatehouse serve args...` in-process until stopped.
+func startServe(t *testing.T, env map[string]string, args ...string) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		r.done <- run(ctx, append([]string{"serve"}, args...), envFunc(env), strings.NewReader(""), r.stdout, r.stderr)
+	}()
+	t.Cleanup(func() { cancel(); <-r.done })
+	return r
+}
+
+func (r *running) waitFor(t *testing.T, substr string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Contains(r.stdout.String(), substr) {
+			return
+		}
+		select {
+		case err := <-r.done:
+			t.Fatalf("serve exited early: %v\nstdout:\n%s\nstderr:\n%s", err, r.stdout, r.stderr)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatalf("timed out waiting for %q\nstdout:\n%s\nstderr:\n%s", substr, r.stdout, r.stderr)
+}
+
+func (r *running) stop(t *testing.T) error {
+	t.Helper()
+	r.cancel()
+	select {
+	case err := <-r.done:
+		r.done <- err // for Cleanup
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+		return nil
+	}
+}
+
+var passwordRE = regexp.MustCompile(`Password\s+(\S+)`)
+
+// TestServeDemo runs the real `serve --demo` on TLS: log in as the demo
+// user with the printed password, reach the demo upstream, restart and log
+// in again with the same password (bolt persistence).
+func TestServeDemo(t *testing.T) {
+	dir := t.TempDir()
+	addr := freePort(t)
+	env := map[string]string{
+		"GATEHOUSE_SERVER_LISTEN":     addr,
+		"GATEHOUSE_SERVER_PUBLIC_URL": "https://" + addr,
+		"GATEHOUSE_STORE_BOLT_PATH":   filepath.Join(dir, "data", "gatehouse.db"),
+	}
+	srv := startServe(t, env, "--demo")
+	srv.waitFor(t, "Gatehouse is listening")
+	m := passwordRE.FindStringSubmatch(srv.stdout.String())
+	if m == nil {
+		t.Fatalf("no demo password printed:\n%s", srv.stdout)
+	}
+	password := m[1]
+
+	demoLogin(t, "https://"+addr, password)
+
+	if err := srv.stop(t); err != nil {
+		t.Fatalf("graceful stop: %v\n%s", err, srv.stderr)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "data", "gatehouse.db")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("data file: %v %v", fi, err)
+	}
+
+	again := startServe(t, env, "--demo")
+	again.waitFor(t, "Gatehouse is listening")
+	if strings.Contains(again.stdout.String(), password) {
+		t.Fatal("the demo password was printed a second time")
+	}
+	demoLogin(t, "https://"+addr, password)
+}
+
+func demoLogin(t *testing.T, base, password string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{
+		Jar:           jar,
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Timeout:       30 * time.Second,
+	}
+	get := func(path string) (*http.Response, string) {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		req.Header.Set("Accept", "text/html")
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res, string(b)
+	}
+	res, _ := get("/")
+	if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/login") {
+		t.Fatalf("GET /: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	if res.TLS == nil {
+		t.Fatal("demo not served over TLS")
+	}
+	_, page := get("/login")
+	tok := csrfRE.FindStringSubmatch(page)
+	if tok == nil {
+		t.Fatalf("no csrf token on the login page:\n%s", page)
+	}
+	res, err := c.PostForm(base+"/login", url.Values{"csrf_token": {tok[1]}, "username": {"demo"}, "password": {password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/demo/" {
+		t.Fatalf("demo login: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	res, body := get("/demo/")
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, "Hello, demo") || !strings.Contains(body, "X-Forwarded-Email") {
+		t.Fatalf("demo upstream: %d\n%s", res.StatusCode, body)
+	}
+}
+
+func TestServe_BoltLockedByAnotherProcess(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "gatehouse.db")
+	first := startServe(t, map[string]string{
+		"GATEHOUSE_SERVER_LISTEN": freePort(t), "GATEHOUSE_STORE_BOLT_PATH": db,
+	}, "--demo")
+	first.waitFor(t, "Gatehouse is listening")
+
+	start := time.Now()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"serve", "--demo"}, envFunc(map[string]string{
+		"GATEHOUSE_SERVER_LISTEN": freePort(t), "GATEHOUSE_STORE_BOLT_PATH": db,
+		"GATEHOUSE_STORE_BOLT_LOCK_TIMEOUT": "300ms",
+	}), strings.NewReader(""), &out, &errOut)
+	if err == nil {
+		t.Fatal("second gatehouse on the same bolt file started")
+	}
+	if !strings.Contains(err.Error(), db) || !strings.Contains(err.Error(), "locked") {
+		t.Fatalf("error does not name the locked file: %v", err)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Fatalf("lock error took %v", time.Since(start))
+	}
+}
+
+func TestServe_InvalidConfig(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(path, []byte("server:\n  listen: \"\"\n  tls:\n    mode: sometimes\nlog:\n  level: loud\nbogus: 1\n"), 0o600)
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"serve", "--config", path}, envFunc(nil), strings.NewReader(""), &out, &errOut)
+	if err == nil {
+		t.Fatal("serve accepted an invalid config")
+	}
+	if !strings.Contains(errOut.String(), "bogus") {
+		t.Fatalf("unknown key not reported:\n%s", errOut.String())
+	}
+}
+
+func TestValidateCmd(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"validate", "--config", "../../examples/gatehouse.yaml"}, envFunc(nil), strings.NewReader(""), &out, &errOut); err != nil {
+		t.Fatalf("example config rejected: %v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "configuration is valid") {
+		t.Fatalf("output: %s", out.String())
+	}
+
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(path, []byte(`server:
+  public_url: "ftp://x"
+  tls:
+    mode: sometimes
+log:
+  level: loud
+session:
+  secrets: ["short"]
+users:
+  - id: a
+    username: alice
+    password_hash: "$argon2id$v=19$m=99999999999,t=1,p=1$AAAA$AAAA"
+  - id: a
+    username: alice
+`), 0o600)
+	out.Reset()
+	errOut.Reset()
+	err := run(context.Background(), []string{"validate", "--config", path}, envFunc(nil), strings.NewReader(""), &out, &errOut)
+	if err == nil {
+		t.Fatal("invalid config accepted")
+	}
+	for _, path := range []string{"server.public_url", "server.tls.mode", "log.level", "session.secrets[0]", "users[1].id", "users[1].username", "users[0].password_hash"} {
+		if !strings.Contains(errOut.String(), path) {
+			t.Errorf("error list lacks %s:\n%s", path, errOut.String())
+		}
+	}
+
+	out.Reset()
+	errOut.Reset()
+	if err := run(context.Background(), []string{"validate", "--config", filepath.Join(dir, "missing.yaml")}, envFunc(nil), strings.NewReader(""), &out, &errOut); err == nil {
+		t.Fatal("missing file accepted")
+	}
+}
+
+func TestHashPasswordCmd(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"hash-password"}, envFunc(nil), strings.NewReader("s3cret-passphrase\n"), &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	hash := strings.TrimSpace(out.String())
+	if !strings.HasPrefix(hash, "$argon2id$v=19$m=47104,t=1,p=1$") {
+		t.Fatalf("hash %q", hash)
+	}
+	ok, err := identity.NewHasher(identity.DefaultParams(), 1).Verify(context.Background(), hash, "s3cret-passphrase")
+	if err != nil || !ok {
+		t.Fatalf("printed hash does not verify: %v", err)
+	}
+	if strings.Contains(out.String()+errOut.String(), "s3cret-passphrase") {
+		t.Fatal("password echoed")
+	}
+	if err := run(context.Background(), []string{"hash-password"}, envFunc(nil), strings.NewReader("\n"), &out, &errOut); err == nil {
+		t.Fatal("empty password accepted")
+	}
+}
+
+func TestVersionAndUnknownCommand(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"version"}, envFunc(nil), nil, &out, &errOut); err != nil || !strings.HasPrefix(out.String(), "gatehouse ") {
+		t.Fatalf("version: %q %v", out.String(), err)
+	}
+	if err := run(context.Background(), []string{"frobnicate"}, envFunc(nil), nil, &out, &errOut); err == nil {
+		t.Fatal("unknown command accepted")
+	}
+}
+

@@ -1,0 +1,258 @@
+// Package idp is Gatehouse's identity provider: the sign-in and sign-out
+// pages today, and the OpenID Connect endpoints built on the same session.
+// It knows nothing about upstream apps.
+package idp
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gatehouse-sso/gatehouse/csrf"
+	"github.com/gatehouse-sso/gatehouse/identity"
+	"github.com/gatehouse-sso/gatehouse/redirect"
+	"github.com/gatehouse-sso/gatehouse/session"
+	"github.com/gatehouse-sso/gatehouse/web"
+)
+
+// Users is what the sign-in pages need of the user directory.
+type Users interface {
+	Authenticate(ctx context.Context, login, password string) (identity.User, error)
+	ByID(ctx context.Context, id string) (identity.User, error)
+}
+
+// Limits on what a sign-in form may carry.
+const (
+	maxLoginLen    = 256
+	maxPasswordLen = 1024
+)
+
+// genericLoginError is shown for every failed sign-in, so the page never
+// tells whether an account exists, is disabled or has another password.
+const genericLoginError = "Incorrect username or password."
+
+// Login serves the sign-in, sign-out and landing pages.
+type Login struct {
+	Users     Users
+	Sessions  *session.Manager
+	CSRF      *csrf.Protector
+	Redirects *redirect.Validator
+	Pages     *web.Renderer
+	Log       *slog.Logger
+	// MaxBodyBytes caps form bodies.
+	MaxBodyBytes int64
+	// Home is where a signed-in user lands when no return-to target was
+	// given ("/" shows the account page).
+	Home string
+	// DemoURL, when set, is linked from the account page.
+	DemoURL string
+}
+
+// Mount registers the pages on mux.
+func (l *Login) Mount(mux *http.ServeMux) {
+	mux.HandleFunc("GET /login", l.showLogin)
+	mux.HandleFunc("POST /login", l.submitLogin)
+	mux.HandleFunc("GET /logout", l.showLogout)
+	mux.HandleFunc("POST /logout", l.submitLogout)
+	mux.HandleFunc("GET /{$}", l.home)
+}
+
+// returnTo validates a client-supplied target, falling back to Home.
+func (l *Login) returnTo(ctx context.Context, raw string) string {
+	if raw == "" {
+		return l.fallback()
+	}
+	target, err := l.Redirects.Check(raw)
+	if err != nil {
+		l.Log.InfoContext(ctx, "return-to target refused", "reason", err.Error())
+		return l.fallback()
+	}
+	return target
+}
+
+func (l *Login) fallback() string {
+	if l.Home != "" {
+		return l.Home
+	}
+	return "/"
+}
+
+// current returns the signed-in user, or ok=false when signed out. A
+// store failure is reported as an error: the caller fails closed.
+func (l *Login) current(ctx context.Context, r *http.Request) (session.Record, identity.User, bool, error) {
+	rec, err := l.Sessions.Load(ctx, r)
+	if errors.Is(err, session.ErrNoSession) {
+		return session.Record{}, identity.User{}, false, nil
+	}
+	if err != nil {
+		return session.Record{}, identity.User{}, false, err
+	}
+	u, err := l.Users.ByID(ctx, rec.UserID)
+	if errors.Is(err, identity.ErrNotFound) {
+		return rec, identity.User{}, false, nil
+	}
+	if err != nil {
+		return session.Record{}, identity.User{}, false, err
+	}
+	if u.Disabled {
+		return rec, identity.User{}, false, nil
+	}
+	return rec, u, true, nil
+}
+
+func (l *Login) unavailable(w http.ResponseWriter, r *http.Request, what string, err error) {
+	l.Log.ErrorContext(r.Context(), what, "err", err)
+	l.Pages.Error(w, http.StatusServiceUnavailable, "Sign-in is temporarily unavailable. Please try again in a moment.")
+}
+
+func (l *Login) showLogin(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	rd := l.returnTo(ctx, r.URL.Query().Get("rd"))
+	_, _, ok, err := l.current(ctx, r)
+	if err != nil {
+		l.unavailable(w, r, "load session", err)
+		return
+	}
+	if ok {
+		http.Redirect(w, r, rd, http.StatusSeeOther)
+		return
+	}
+	l.Pages.Render(w, http.StatusOK, web.PageLogin, web.Page{Title: "Sign in", CSRF: l.CSRF.Token(w, r), Return: rd})
+}
+
+// parseForm reads a urlencoded form under the body cap; it writes the
+// error page and returns false when the body is not acceptable.
+func (l *Login) parseForm(w http.ResponseWriter, r *http.Request) bool {
+	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || ct != "application/x-www-form-urlencoded" {
+		l.Pages.Error(w, http.StatusUnsupportedMediaType, "This form must be sent as application/x-www-form-urlencoded.")
+		return false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, l.MaxBodyBytes)
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			l.Pages.Error(w, http.StatusRequestEntityTooLarge, "The form was too large.")
+			return false
+		}
+		l.Pages.Error(w, http.StatusBadRequest, "The form could not be read.")
+		return false
+	}
+	if err := l.CSRF.Verify(r); err != nil {
+		l.Log.InfoContext(r.Context(), "form refused", "reason", err.Error())
+		l.Pages.Error(w, http.StatusForbidden, "This form expired or did not come from this site. Go back, reload the page and try again.")
+		return false
+	}
+	return true
+}
+
+func (l *Login) submitLogin(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if !l.parseForm(w, r) {
+		return
+	}
+	rd := l.returnTo(ctx, r.PostFormValue("rd"))
+	login := strings.TrimSpace(r.PostFormValue("username"))
+	password := r.PostFormValue("password")
+	fail := func(status int) {
+		l.Pages.Render(w, status, web.PageLogin, web.Page{
+			Title: "Sign in", CSRF: l.CSRF.Token(w, r), Return: rd, Login: login, Error: genericLoginError,
+		})
+	}
+	if login == "" || password == "" || len(login) > maxLoginLen || len(password) > maxPasswordLen {
+		l.Log.InfoContext(ctx, "login failed", "reason", "missing or oversized field")
+		fail(http.StatusUnauthorized)
+		return
+	}
+	u, err := l.Users.Authenticate(ctx, login, password)
+	switch {
+	case errors.Is(err, identity.ErrInvalidCredentials):
+		l.Log.InfoContext(ctx, "login failed", "reason", "invalid credentials")
+		fail(http.StatusUnauthorized)
+		return
+	case errors.Is(err, identity.ErrDisabled):
+		l.Log.InfoContext(ctx, "login failed", "reason", "user disabled", "user_id", u.ID)
+		fail(http.StatusUnauthorized)
+		return
+	case ctx.Err() != nil:
+		return // the client went away while waiting for a hashing slot
+	case err != nil:
+		l.unavailable(w, r, "authenticate", err)
+		return
+	}
+	if _, err := l.Sessions.Start(ctx, w, r, u.ID, []string{"pwd"}); err != nil {
+		l.unavailable(w, r, "start session", err)
+		return
+	}
+	l.Log.InfoContext(ctx, "login succeeded", "user_id", u.ID, "amr", "pwd")
+	http.Redirect(w, r, rd, http.StatusSeeOther)
+}
+
+func (l *Login) showLogout(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	rd := r.URL.Query().Get("rd")
+	if rd != "" {
+		rd = l.returnTo(ctx, rd)
+	}
+	_, u, ok, err := l.current(ctx, r)
+	if err != nil {
+		l.unavailable(w, r, "load session", err)
+		return
+	}
+	if !ok {
+		l.Pages.Render(w, http.StatusOK, web.PageSignedOut, web.Page{Title: "Signed out"})
+		return
+	}
+	l.Pages.Render(w, http.StatusOK, web.PageLogout, web.Page{
+		Title: "Sign out", CSRF: l.CSRF.Token(w, r), Return: rd, User: view(u),
+	})
+}
+
+func (l *Login) submitLogout(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if !l.parseForm(w, r) {
+		return
+	}
+	rec, _ := l.Sessions.Load(ctx, r)
+	if err := l.Sessions.End(ctx, w, r); err != nil {
+		l.unavailable(w, r, "end session", err)
+		return
+	}
+	if rec.UserID != "" {
+		l.Log.InfoContext(ctx, "logout", "user_id", rec.UserID)
+	}
+	if raw := r.PostFormValue("rd"); raw != "" {
+		http.Redirect(w, r, l.returnTo(ctx, raw), http.StatusSeeOther)
+		return
+	}
+	l.Pages.Render(w, http.StatusOK, web.PageSignedOut, web.Page{Title: "Signed out"})
+}
+
+func (l *Login) home(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	_, u, ok, err := l.current(ctx, r)
+	if err != nil {
+		l.unavailable(w, r, "load session", err)
+		return
+	}
+	if !ok {
+		http.Redirect(w, r, "/login?rd="+url.QueryEscape("/"), http.StatusSeeOther)
+		return
+	}
+	l.Pages.Render(w, http.StatusOK, web.PageHome, web.Page{Title: "Signed in", User: view(u), DemoURL: l.DemoURL})
+}
+
+func view(u identity.User) *web.UserView {
+	return &web.UserView{Username: u.Username, Name: u.Name, Email: u.Email, Groups: u.Groups}
+}
+
+// Identify returns the signed-in user of r. ok is false when r is signed
+// out (or its user was removed or disabled); err reports a store failure.
+func (l *Login) Identify(ctx context.Context, r *http.Request) (identity.User, bool, error) {
+	_, u, ok, err := l.current(ctx, r)
+	return u, ok, err
+}

@@ -1,0 +1,95 @@
+package server
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+)
+
+// TestServe_DrainsInFlight cancels the serving context while a request is
+// in flight: the request completes, new connections are refused, Serve
+// returns nil.
+func TestServe_DrainsInFlight(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+		_, _ = w.Write([]byte("finished"))
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Serve(ctx, h, Options{Addr: "127.0.0.1:0", ReadHeaderTimeout: time.Second,
+			ShutdownTimeout: 10 * time.Second, Ready: func(a net.Addr) { addrc <- a }}, log)
+	}()
+	addr := (<-addrc).String()
+
+	got := make(chan string, 1)
+	go func() {
+		res, err := http.Get("http://" + addr + "/slow")
+		if err != nil {
+			got <- "error: " + err.Error()
+			return
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		got <- string(b)
+	}()
+	<-entered
+	cancel()
+	time.Sleep(100 * time.Millisecond) // let Shutdown close the listener
+	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		t.Error("new connections still accepted while draining")
+	}
+	close(release)
+	if body := <-got; body != "finished" {
+		t.Fatalf("in-flight request: %q", body)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+}
+
+func TestRedirectToHTTPS(t *testing.T) {
+	public, _ := url.Parse("https://sso.example.com:8443")
+	h := RedirectToHTTPS(public)
+	for path, want := range map[string]string{
+		"/login?rd=%2F": "https://sso.example.com:8443/login?rd=%2F",
+		"/":             "https://sso.example.com:8443/",
+	} {
+		rec := &recorder{header: http.Header{}}
+		r, _ := http.NewRequest("GET", "http://evil.example"+path, nil)
+		h.ServeHTTP(rec, r)
+		if rec.status != http.StatusPermanentRedirect || rec.header.Get("Location") != want {
+			t.Errorf("%s: %d %q, want %q", path, rec.status, rec.header.Get("Location"), want)
+		}
+	}
+}
+
+type recorder struct {
+	header http.Header
+	status int
+}
+
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *recorder) WriteHeader(s int)           { r.status = s }
+
+func TestMiddleware_RecoversPanics(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h := Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }), log)
+	rec := &recorder{header: http.Header{}}
+	r, _ := http.NewRequest("GET", "/", nil)
+	h.ServeHTTP(rec, r)
+	if rec.status != http.StatusInternalServerError || rec.header.Get("X-Request-Id") == "" {
+		t.Fatalf("status %d, request id %q", rec.status, rec.header.Get("X-Request-Id"))
+	}
+}
