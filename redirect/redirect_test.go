@@ -47,10 +47,10 @@ func TestCheck_Refuses(t *testing.T) {
 		"https://sso.example.com.evil.com/",
 		"https://evil.com/?x=https://sso.example.com",
 		"https://evil.com#https://sso.example.com",
-		"http://sso.example.com/",          // scheme downgrade is another origin
-		"https://sso.example.com:8443/",    // another port is another origin
-		"https://app.example.com/portalx",  // prefix not at a segment boundary
-		"https://app.example.com/other",    // outside the registered path
+		"http://sso.example.com/",         // scheme downgrade is another origin
+		"https://sso.example.com:8443/",   // another port is another origin
+		"https://app.example.com/portalx", // prefix not at a segment boundary
+		"https://app.example.com/other",   // outside the registered path
 		"https://app.example.com/portal/../admin",
 		"https://app.example.com/portal/%2e%2e/admin",
 		"https://app.example.com/portal%2f..%2fadmin",

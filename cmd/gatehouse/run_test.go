@@ -297,4 +297,3 @@ func TestVersionAndUnknownCommand(t *testing.T) {
 		t.Fatal("unknown command accepted")
 	}
 }
-
