@@ -107,7 +107,9 @@ type Session struct {
 	// and gets the "__Host-" prefix.
 	CookieName string `yaml:"cookie_name"`
 	// CookieDomain, when set, shares the cookie with subdomains (and the
-	// "__Secure-" prefix is used instead of "__Host-").
+	// "__Secure-" prefix is used instead of "__Host-"). The host of
+	// Server.PublicURL must be within it. Parse and Load normalize it: a
+	// leading dot is removed and it is lower-cased.
 	CookieDomain string `yaml:"cookie_domain"`
 	// IdleTimeout ends a session that was not used for this long.
 	IdleTimeout Duration `yaml:"idle_timeout"`
@@ -117,6 +119,8 @@ type Session struct {
 	// so a new secret can be put first while the old ones keep working.
 	// Each must be at least 32 bytes. When empty, Gatehouse generates one
 	// and keeps it in the store (shared by every replica on that store).
+	// In YAML, "secrets_file" may list files holding one secret each
+	// instead (see Parse).
 	Secrets []Secret `yaml:"secrets"`
 }
 

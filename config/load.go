@@ -42,8 +42,10 @@ func Load(path string, getenv func(string) string) (Config, error) {
 // Decoding is strict: a key that is not a field of the configuration is
 // an error naming its path and line (e.g. "line 3: server.lisen: unknown
 // key"), and so is a value of the wrong type, a duplicate key, or more than
-// one YAML document. A key whose value is null keeps the default. Anchors,
-// aliases and "<<" merge keys work as in yaml.v3.
+// one YAML document. Integers must be written as integers: 1.5, 1e6 and
+// "100" are refused, not truncated or converted. A key whose value is null
+// keeps the default; a list replaces the default list. Anchors, aliases
+// and "<<" merge keys work as in yaml.v3.
 //
 // # Secrets from files
 //
@@ -78,8 +80,8 @@ func Load(path string, getenv func(string) string) (Config, error) {
 //     durations take Go syntax ("90s", "15m", "12h"), integers base 10.
 //   - List elements of structs are addressed by index:
 //     GATEHOUSE_USERS_0_EMAIL. An index equal to the current number of
-//     users appends a new, empty user (then the next index may append
-//     another); indexes beyond that are ignored.
+//     users appends a new user, starting from the zero User (then the
+//     next index may append another); indexes beyond that are ignored.
 //   - Lists of scalars (session.secrets, login.allowed_return_urls,
 //     server.tls.self_signed_hosts, users[N].groups) are replaced as a
 //     whole by a comma-separated value; items are trimmed of spaces and
@@ -88,11 +90,16 @@ func Load(path string, getenv func(string) string) (Config, error) {
 //     "_FILE" appended (GATEHOUSE_USERS_0_PASSWORD_HASH_FILE); for the list
 //     of secrets it holds comma-separated paths, one secret per file
 //     (GATEHOUSE_SESSION_SECRETS_FILE=/run/secrets/a,/run/secrets/b).
-//     Setting both the variable and its _FILE form is an error.
+//     Setting both the variable and its _FILE form is an error; either
+//     one overrides the document, whether it gave the value or a _file.
 //   - An empty variable counts as unset, so the environment cannot set a
 //     value to the empty string.
 //   - Maps (users[N].attributes) cannot be set from the environment.
 //   - A value that does not parse is an error naming the variable.
+//
+// Parse does not validate: call Config.Validate. It only normalizes
+// session.cookie_domain (see Session.CookieDomain). Problems are returned
+// as Errors, one *FieldError each.
 func Parse(data []byte, getenv func(string) string) (Config, error) {
 	return parse(data, "", getenv, readSecretFile)
 }
