@@ -10,4 +10,9 @@ require (
 	golang.org/x/term v0.48.0
 )
 
-require golang.org/x/sys v0.50.0 // indirect
+require (
+	github.com/coreos/go-oidc/v3 v3.16.0 // indirect
+	github.com/go-jose/go-jose/v4 v4.1.3 // indirect
+	golang.org/x/oauth2 v0.38.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)

@@ -78,9 +78,12 @@ func (v *validator) server(s Server) *url.URL {
 			rule.httpOK = func(string) bool { return true }
 		}
 		u, msg := checkURL(s.PublicURL, rule)
-		if msg != "" {
+		switch {
+		case msg != "":
 			v.add("server.public_url", "%s", msg)
-		} else {
+		case u.Path != "" && u.Path != "/":
+			v.add("server.public_url", "must not have a path (Gatehouse serves from the root of its host; got %q)", u.Path)
+		default:
 			publicURL = u
 		}
 	}
@@ -255,6 +258,8 @@ func (v *validator) users(users []User) {
 			v.add(p+".username", "must be valid UTF-8")
 		case strings.ContainsFunc(u.Username, isBadUsernameRune):
 			v.add(p+".username", "must not contain spaces, control or invisible characters")
+		case strings.Contains(u.Username, "@"):
+			v.add(p+".username", `must not contain "@" (a sign-in name with "@" is looked up as an e-mail address)`)
 		case dup:
 			v.add(p+".username", "duplicate of users[%d] (usernames are compared case-insensitively)", j)
 		default:
