@@ -19,6 +19,7 @@ type Config struct {
 	Password Password `yaml:"password"`
 	Login    Login    `yaml:"login"`
 	Users    []User   `yaml:"users"`
+	OIDC     OIDC     `yaml:"oidc"`
 	Demo     Demo     `yaml:"demo"`
 }
 
@@ -170,6 +171,103 @@ type User struct {
 	PasswordHash Secret `yaml:"password_hash"`
 }
 
+// OIDC configures the OpenID Connect provider.
+type OIDC struct {
+	// Issuer is the issuer identifier. Empty means server.public_url. It
+	// may carry a path (https://auth.example.com/api/auth): every OIDC
+	// endpoint, discovery included, is then served under that path. Its
+	// origin must be server.public_url's.
+	Issuer string `yaml:"issuer"`
+	// CodeTTL is how long an authorization code may be exchanged.
+	CodeTTL Duration `yaml:"code_ttl"`
+	// AccessTokenTTL, IDTokenTTL and RefreshTokenTTL are the default token
+	// lifetimes; a client may override each.
+	AccessTokenTTL  Duration `yaml:"access_token_ttl"`
+	IDTokenTTL      Duration `yaml:"id_token_ttl"`
+	RefreshTokenTTL Duration `yaml:"refresh_token_ttl"`
+	// RefreshGrace is how long a rotated refresh token keeps working, so
+	// parallel refreshes (tabs, replicas) do not sign the user out. After
+	// it, reuse of a rotated token revokes the whole token family.
+	RefreshGrace Duration `yaml:"refresh_grace"`
+	Keys         Keys     `yaml:"keys"`
+	// Scopes are custom scopes beyond openid, profile, email, groups and
+	// offline_access, each releasing the claims it names.
+	Scopes []Scope `yaml:"scopes"`
+	// Claims are custom claims computed from a user's groups or attributes
+	// on every token and userinfo call.
+	Claims  []Claim  `yaml:"claims"`
+	Clients []Client `yaml:"clients"`
+}
+
+// Keys configures the token signing keys.
+type Keys struct {
+	// Algorithms are the signing algorithms published in the JWKS, each
+	// with its own key: RS256 (the default every client must accept) and
+	// ES256.
+	Algorithms []string `yaml:"algorithms"`
+	// RotationPeriod is how often generated keys are replaced. The next key
+	// is published one period ahead and old keys stay published until every
+	// token they signed has expired.
+	RotationPeriod Duration `yaml:"rotation_period"`
+	// Files are PEM private keys (RSA for RS256, P-256 for ES256) to sign
+	// with instead of generated keys; no rotation happens then.
+	Files []string `yaml:"files"`
+}
+
+// Scope is a custom OAuth scope.
+type Scope struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	// Claims lists the claims (standard or custom) this scope releases.
+	Claims []string `yaml:"claims"`
+}
+
+// Claim is a custom claim computed live from the user.
+type Claim struct {
+	Name string `yaml:"name"`
+	// AnyGroup makes the claim a boolean: true when the user is in any of
+	// these groups.
+	AnyGroup []string `yaml:"any_group"`
+	// Attribute makes the claim the value of this user attribute, or, with
+	// Equals, a boolean telling whether the attribute equals that value.
+	Attribute string `yaml:"attribute"`
+	Equals    string `yaml:"equals"`
+}
+
+// Client is a registered OAuth/OIDC client (relying party).
+type Client struct {
+	ClientID string `yaml:"client_id"`
+	// ClientSecret authenticates confidential clients; Gatehouse keeps only
+	// its hash in memory. Empty for public clients.
+	ClientSecret Secret `yaml:"client_secret"`
+	Name         string `yaml:"name"`
+	// RedirectURLs must match a request's redirect_uri exactly.
+	RedirectURLs []string `yaml:"redirect_urls"`
+	// PostLogoutRedirectURLs are accepted as post_logout_redirect_uri.
+	// When empty, RedirectURLs are accepted instead (kuploy's shape).
+	PostLogoutRedirectURLs []string `yaml:"post_logout_redirect_urls"`
+	// SkipConsent is for first-party clients: no consent page.
+	SkipConsent bool `yaml:"skip_consent"`
+	// RequirePKCE demands PKCE (S256) even from confidential clients.
+	RequirePKCE bool `yaml:"require_pkce"`
+	// Public clients have no secret and must use PKCE.
+	Public bool `yaml:"public"`
+	// Scopes this client may request; empty means every known scope.
+	Scopes []string `yaml:"scopes"`
+	// GrantTypes this client may use: authorization_code, refresh_token,
+	// client_credentials. Default: authorization_code and refresh_token.
+	GrantTypes []string `yaml:"grant_types"`
+	// BackchannelLogoutURI receives logout tokens when a user's session
+	// ends.
+	BackchannelLogoutURI string `yaml:"backchannel_logout_uri"`
+	// SigningAlg signs this client's ID tokens: RS256 (default) or ES256.
+	SigningAlg string `yaml:"signing_alg"`
+	// Token lifetimes for this client; zero means the oidc defaults.
+	AccessTokenTTL  Duration `yaml:"access_token_ttl"`
+	IDTokenTTL      Duration `yaml:"id_token_ttl"`
+	RefreshTokenTTL Duration `yaml:"refresh_token_ttl"`
+}
+
 // Demo configures the built-in demo.
 type Demo struct {
 	// Enabled turns on the demo user and the built-in whoami upstream at
@@ -208,6 +306,17 @@ func Default() Config {
 			CookieName:      "gatehouse_session",
 			IdleTimeout:     Duration(12 * time.Hour),
 			AbsoluteTimeout: Duration(7 * 24 * time.Hour),
+		},
+		OIDC: OIDC{
+			CodeTTL:         Duration(5 * time.Minute),
+			AccessTokenTTL:  Duration(30 * time.Minute),
+			IDTokenTTL:      Duration(time.Hour),
+			RefreshTokenTTL: Duration(14 * 24 * time.Hour),
+			RefreshGrace:    Duration(3 * time.Second),
+			Keys: Keys{
+				Algorithms:     []string{"RS256", "ES256"},
+				RotationPeriod: Duration(30 * 24 * time.Hour),
+			},
 		},
 		Password: Password{
 			MemoryKiB:     46 * 1024,

@@ -117,7 +117,9 @@ func (l *Login) showLogin(w http.ResponseWriter, r *http.Request) {
 		l.unavailable(w, r, "load session", err)
 		return
 	}
-	if ok {
+	// force=1 asks for the password again even with a session (OIDC
+	// prompt=login and max_age send users here that way).
+	if ok && r.URL.Query().Get("force") != "1" {
 		http.Redirect(w, r, rd, http.StatusSeeOther)
 		return
 	}

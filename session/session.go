@@ -35,7 +35,10 @@ var ErrNoSession = errors.New("no session")
 type Record struct {
 	// ID is the session id carried by the cookie. It is not stored in the
 	// record itself.
-	ID        string    `json:"-"`
+	ID string `json:"-"`
+	// SID is the session's public identifier: the OIDC "sid" claim and the
+	// name back-channel logout gives the session. It reveals nothing of ID.
+	SID       string    `json:"sid"`
 	UserID    string    `json:"uid"`
 	Created   time.Time `json:"created"`
 	LastSeen  time.Time `json:"last_seen"`
@@ -43,6 +46,13 @@ type Record struct {
 	AMR       []string  `json:"amr,omitempty"`
 	IP        string    `json:"ip,omitempty"`
 	UserAgent string    `json:"ua,omitempty"`
+}
+
+// sidOf derives a session's public identifier from its secret id, one way,
+// so it can be shown without exposing the cookie.
+func sidOf(id string) string {
+	sum := sha256.Sum256([]byte("gatehouse sid v1\x00" + id))
+	return base64.RawURLEncoding.EncodeToString(sum[:18])
 }
 
 // Options configures a Manager.
@@ -78,6 +88,13 @@ type Manager struct {
 	codecs []securecookie.Codec
 	now    func() time.Time
 	log    *slog.Logger
+	onEnd  []func(context.Context, Record)
+}
+
+// OnEnd registers f to run after a session is ended by End or EndAll (not
+// when it merely expires). Register hooks while wiring, before serving.
+func (m *Manager) OnEnd(f func(ctx context.Context, rec Record)) {
+	m.onEnd = append(m.onEnd, f)
 }
 
 // New returns a Manager storing records in st.
@@ -147,8 +164,10 @@ func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		}
 	}
 	now := m.now()
+	id := newID()
 	rec := Record{
-		ID:        newID(),
+		ID:        id,
+		SID:       sidOf(id),
 		UserID:    userID,
 		Created:   now,
 		LastSeen:  now,
@@ -217,10 +236,38 @@ func (m *Manager) End(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	if !ok {
 		return nil
 	}
-	if err := m.delete(ctx, id, ""); err != nil {
+	rec, err := m.record(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("end session: %w", err)
 	}
+	if err := m.delete(ctx, id, rec.UserID); err != nil {
+		return fmt.Errorf("end session: %w", err)
+	}
+	m.ended(ctx, rec)
 	return nil
+}
+
+func (m *Manager) ended(ctx context.Context, rec Record) {
+	for _, f := range m.onEnd {
+		f(ctx, rec)
+	}
+}
+
+// record reads the stored record of session id.
+func (m *Manager) record(ctx context.Context, id string) (Record, error) {
+	raw, err := m.st.Get(ctx, storeKey(id))
+	if err != nil {
+		return Record{}, err
+	}
+	var rec Record
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return Record{}, fmt.Errorf("decode session record: %w", err)
+	}
+	rec.ID = id
+	return rec, nil
 }
 
 // EndAll ends every session of userID (for example when the account is
@@ -231,11 +278,23 @@ func (m *Manager) EndAll(ctx context.Context, userID string) (int, error) {
 		return 0, fmt.Errorf("end sessions of user: list: %w", err)
 	}
 	for _, k := range keys {
+		var rec Record
+		raw, err := m.st.Get(ctx, k)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return 0, fmt.Errorf("end sessions of user: read: %w", err)
+		default:
+			_ = json.Unmarshal(raw, &rec)
+		}
 		if err := m.st.Delete(ctx, k); err != nil {
 			return 0, fmt.Errorf("end sessions of user: %w", err)
 		}
 		if err := m.st.SetRemove(ctx, userSet(userID), k); err != nil {
 			return 0, fmt.Errorf("end sessions of user: unindex: %w", err)
+		}
+		if rec.SID != "" {
+			m.ended(ctx, rec)
 		}
 	}
 	return len(keys), nil

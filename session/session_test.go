@@ -325,3 +325,31 @@ func TestGeneratedSecret(t *testing.T) {
 		t.Fatal("second call returned another secret")
 	}
 }
+
+func TestOnEnd(t *testing.T) {
+	c := &clock{t: time.Unix(1_700_000_000, 0)}
+	m := newManager(t, newStore(t), c)
+	var ended []Record
+	m.OnEnd(func(_ context.Context, rec Record) { ended = append(ended, rec) })
+	a, ra := login(t, m, nil, "u1")
+	_, rb := login(t, m, nil, "u1")
+	if ra.SID == "" || ra.SID == rb.SID || strings.Contains(a.Value, ra.SID) || ra.SID == ra.ID {
+		t.Fatalf("sids: %q %q", ra.SID, rb.SID)
+	}
+	if err := m.End(context.Background(), httptest.NewRecorder(), requestWith(a)); err != nil {
+		t.Fatal(err)
+	}
+	if len(ended) != 1 || ended[0].SID != ra.SID || ended[0].UserID != "u1" {
+		t.Fatalf("End hook: %+v", ended)
+	}
+	// Ending an already ended session runs no hook.
+	if err := m.End(context.Background(), httptest.NewRecorder(), requestWith(a)); err != nil || len(ended) != 1 {
+		t.Fatalf("second End: %v, hooks %d", err, len(ended))
+	}
+	if _, err := m.EndAll(context.Background(), "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if len(ended) != 2 || ended[1].SID != rb.SID {
+		t.Fatalf("EndAll hook: %+v", ended)
+	}
+}

@@ -570,3 +570,20 @@ func TestHealth(t *testing.T) {
 		}
 	}
 }
+
+func TestLogin_ForceShowsFormWhenSignedIn(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.client
+	e.login(c, "alice", alicePassword, "")
+	first := e.sessionCookie(c).Value
+	r := e.do(c, "GET", "/login?force=1&rd=%2Fdemo%2F", nil, nil)
+	if r.status != http.StatusOK || !strings.Contains(r.body, `autocomplete="current-password"`) {
+		t.Fatalf("force=1 while signed in: %d", r.status)
+	}
+	if r := e.login(c, "alice", alicePassword, "/demo/"); r.status != http.StatusSeeOther {
+		t.Fatalf("re-authentication: %d", r.status)
+	}
+	if e.sessionCookie(c).Value == first {
+		t.Fatal("re-authentication kept the old session id")
+	}
+}
