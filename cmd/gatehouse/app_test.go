@@ -580,7 +580,9 @@ func TestLogin_ForceShowsFormWhenSignedIn(t *testing.T) {
 	if r.status != http.StatusOK || !strings.Contains(r.body, `autocomplete="current-password"`) {
 		t.Fatalf("force=1 while signed in: %d", r.status)
 	}
-	if r := e.login(c, "alice", alicePassword, "/demo/"); r.status != http.StatusSeeOther {
+	tok := csrfRE.FindStringSubmatch(r.body)[1]
+	r = e.do(c, "POST", "/login", url.Values{"csrf_token": {tok}, "username": {"alice"}, "password": {alicePassword}, "rd": {"/demo/"}}, nil)
+	if r.status != http.StatusSeeOther {
 		t.Fatalf("re-authentication: %d", r.status)
 	}
 	if e.sessionCookie(c).Value == first {
