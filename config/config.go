@@ -7,6 +7,8 @@
 package config
 
 import (
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -266,6 +268,47 @@ type Client struct {
 	AccessTokenTTL  Duration `yaml:"access_token_ttl"`
 	IDTokenTTL      Duration `yaml:"id_token_ttl"`
 	RefreshTokenTTL Duration `yaml:"refresh_token_ttl"`
+
+	// origin is "GATEHOUSE_OIDC_TRUSTED_CLIENTS[i]" (or ..._FILE[i]) for
+	// a client that came from that variable's JSON, "" otherwise. It is
+	// not a YAML key.
+	origin string
+}
+
+// Origin names where the client was defined when that was not the
+// configuration file: "GATEHOUSE_OIDC_TRUSTED_CLIENTS[1]" for the second
+// entry of that variable's JSON ("GATEHOUSE_OIDC_TRUSTED_CLIENTS_FILE[1]"
+// when it came from the file), or "" for a client from the file or from
+// GATEHOUSE_OIDC_CLIENTS_<N>_* variables.
+func (c Client) Origin() string { return c.origin }
+
+// ClientPath names o.Clients[i] the way Validate does in its errors:
+// "oidc.clients[2]" for a client from the configuration file, or
+// `GATEHOUSE_OIDC_TRUSTED_CLIENTS[0] "leeram-business"` (the variable, the
+// index in its JSON array and the client id, when set) for a client from
+// GATEHOUSE_OIDC_TRUSTED_CLIENTS. Callers that report problems with
+// clients later (when registering them) should name them the same way.
+func (o OIDC) ClientPath(i int) string {
+	if i < 0 || i >= len(o.Clients) {
+		return indexPath("oidc.clients", i)
+	}
+	c := o.Clients[i]
+	if c.origin == "" {
+		return indexPath("oidc.clients", i)
+	}
+	if c.ClientID == "" {
+		return c.origin
+	}
+	return fmt.Sprintf("%s %q", c.origin, c.ClientID)
+}
+
+// IssuerURL returns the OIDC issuer identifier: OIDC.Issuer, or, when that
+// is empty, Server.PublicURL without a trailing "/".
+func (c Config) IssuerURL() string {
+	if c.OIDC.Issuer != "" {
+		return c.OIDC.Issuer
+	}
+	return strings.TrimSuffix(c.Server.PublicURL, "/")
 }
 
 // Demo configures the built-in demo.

@@ -11,6 +11,7 @@ import (
 //
 //	gatehouse.yaml:3: server.lisen: unknown key (did you mean "listen"?)
 //	GATEHOUSE_DEMO_ENABLED: demo.enabled: want true or false, got "maybe"
+//	GATEHOUSE_OIDC_TRUSTED_CLIENTS[1] "leeram-business": redirectUrls: want an array of strings, got a string
 //	server.public_url: must be an absolute https URL
 type FieldError struct {
 	// Path is the field's path in the YAML document, keys joined with "."
@@ -24,7 +25,11 @@ type FieldError struct {
 	// Line is the 1-based line in the YAML document, or 0 when unknown or
 	// not from the document.
 	Line int
-	// Env is the environment variable the value came from, if any.
+	// Env is the environment variable the value came from, if any. For an
+	// entry of the JSON array in GATEHOUSE_OIDC_TRUSTED_CLIENTS it also
+	// names the entry, by index and clientId when known:
+	// `GATEHOUSE_OIDC_TRUSTED_CLIENTS[1] "leeram-business"`; Path is then
+	// the entry's JSON field ("redirectUrls", "redirectUrls[0]").
 	Env string
 	// Err is the problem itself.
 	Err error

@@ -26,6 +26,7 @@ func FuzzParse(f *testing.F) {
 		"---\n---\n",
 		"server: !!binary aGVsbG8=\n",
 		"<<: {log: {level: debug}}\n",
+		"oidc: {issuer: 'https://localhost:8443/a', clients: [{client_id: a, client_secret_file: /x, redirect_urls: ['com.x.y:/cb']}], claims: [{name: c, any_group: [g]}], scopes: [{name: s, claims: [c]}]}\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -97,6 +97,49 @@ func Load(path string, getenv func(string) string) (Config, error) {
 //   - Maps (users[N].attributes) cannot be set from the environment.
 //   - A value that does not parse is an error naming the variable.
 //
+// # Trusted clients
+//
+// Last, GATEHOUSE_OIDC_TRUSTED_CLIENTS may hold OIDC clients as a JSON
+// array in the shape kuploy uses; they are appended to oidc.clients, after
+// the clients of the document and of GATEHOUSE_OIDC_CLIENTS_<N>_*:
+//
+//	GATEHOUSE_OIDC_TRUSTED_CLIENTS='[{"clientId": "leeram-business",
+//	  "clientSecret": "...", "name": "Leeram Business",
+//	  "redirectUrls": ["https://business.example.com/api/auth/oauth2/callback/gatehouse",
+//	                   "https://business.example.com/"],
+//	  "skipConsent": true}]'
+//
+// Each entry is an object with these fields (JSON name → client key; all
+// optional as far as parsing goes, Validate then checks the client):
+//
+//	clientId               string            client_id
+//	clientSecret           string            client_secret
+//	name                   string            name
+//	redirectUrls           array of strings  redirect_urls
+//	postLogoutRedirectUrls array of strings  post_logout_redirect_urls
+//	skipConsent            boolean           skip_consent
+//	requirePKCE            boolean           require_pkce
+//	public                 boolean           public
+//	scopes                 array of strings  scopes
+//	grantTypes             array of strings  grant_types
+//	backchannelLogoutUri   string            backchannel_logout_uri
+//	signingAlg             string            signing_alg
+//	accessTokenTTL         duration string   access_token_ttl
+//	idTokenTTL             duration string   id_token_ttl
+//	refreshTokenTTL        duration string   refresh_token_ttl
+//
+// Names are case-sensitive. An unknown field, a field given twice, a value
+// of the wrong JSON type, an entry that is not an object, a value that is
+// not a JSON array, and invalid JSON are errors; a null counts as an absent
+// field and an empty array adds no client. Errors name the variable, the
+// entry's index and its clientId when known, and the field, e.g.
+// `GATEHOUSE_OIDC_TRUSTED_CLIENTS[1] "leeram-business": redirectUrls: want
+// an array of strings, got a string`; they never show a value. Any error
+// adds none of the entries. GATEHOUSE_OIDC_TRUSTED_CLIENTS_FILE may name a
+// file holding the JSON instead (at most 64 KiB); setting both is an
+// error. Validate names these clients by their entry too (see
+// OIDC.ClientPath).
+//
 // Parse does not validate: call Config.Validate. It only normalizes
 // session.cookie_domain (see Session.CookieDomain). Problems are returned
 // as Errors, one *FieldError each.
@@ -128,7 +171,9 @@ func parse(data []byte, file string, getenv func(string) string, readSecret func
 			return Config{}, decodeErrors(err).withFile(file)
 		}
 	}
-	if errs := applyEnv(&cfg, getenv, readSecret); len(errs) > 0 {
+	errs := applyEnv(&cfg, getenv, readSecret)
+	errs = append(errs, applyTrustedClients(&cfg, getenv, readSecret)...)
+	if len(errs) > 0 {
 		return Config{}, errs
 	}
 	cfg.Session.CookieDomain = normalizeDomain(cfg.Session.CookieDomain)

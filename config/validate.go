@@ -37,6 +37,7 @@ func (c Config) Validate() error {
 	v.password(c.Password)
 	v.login(c.Login)
 	v.users(c.Users)
+	v.oidc(c.OIDC, c.Server, publicURL)
 	return v.errs.err()
 }
 
