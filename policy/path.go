@@ -1,0 +1,312 @@
+package policy
+
+import (
+	"errors"
+	"strings"
+)
+
+// ErrBadPath is wrapped by every error NormalizePath returns. A proxy
+// answers such a request with 400 and does not forward it.
+var ErrBadPath = errors.New("bad request path")
+
+func pathErr(why string) error { return &pathError{why} }
+
+type pathError struct{ why string }
+
+func (e *pathError) Error() string { return ErrBadPath.Error() + ": " + e.why }
+func (e *pathError) Unwrap() error { return ErrBadPath }
+
+// NormalizePath returns the canonical form of a request path, which is
+// both what the policy matches and what the proxy forwards upstream, so
+// the two always agree on which resource a request names.
+//
+// raw is the path as it was sent, still percent-encoded: the path of the
+// request target (r.URL.EscapedPath()), or the path of a forward-auth
+// request's X-Forwarded-Uri with the query cut off. The empty path is "/".
+//
+// The canonical form:
+//
+//   - Percent-encoded unreserved characters (letters, digits, "-", ".",
+//     "_", "~") are decoded: "/%61dmin" is "/admin", "%2e%2E" is "..".
+//     Every other escape is kept, with upper-case hex: "%3b" is "%3B".
+//     Characters that may not appear raw in a path (space, '"', "<", non-
+//     ASCII bytes, ...) are encoded. Nothing is decoded twice.
+//   - Empty segments are removed ("//admin" is "/admin"), and "." and
+//     ".." segments are resolved, never above the root
+//     ("/a/../../admin" is "/admin"). A path ending in a "." or ".."
+//     segment, or in "/", keeps a trailing "/".
+//   - Matrix parameters (";jsessionid=x" in a segment) are kept and
+//     forwarded. Servlet containers ignore them when they map a path, so
+//     the policy matches segments without them ("/admin;x" is under the
+//     prefix "/admin"), and a segment such as "..;x" is a dot segment and
+//     is resolved ("/public/..;/admin" is "/admin"). A segment that is only
+//     parameters (";x") is allowed last and refused elsewhere.
+//
+// Refused, with an error wrapping ErrBadPath:
+//
+//   - an encoded slash or backslash ("%2F", "%5C") or a raw backslash:
+//     upstreams disagree on whether they separate segments, so no single
+//     answer is safe; likewise an encoded semicolon ("%3B"), which some
+//     decode before they cut off matrix parameters;
+//   - an invalid escape ("%zz", a truncated "%4");
+//   - NUL and other control characters, raw or encoded;
+//   - a raw "?" or "#" (pass the path without the query);
+//   - a double-encoded escape ("%252e": "%25" followed by two hex digits),
+//     which upstreams that decode twice would read as ".";
+//   - overlong UTF-8 encodings of ASCII ("%C0%AE" for "."), a classic way
+//     to smuggle dots and slashes past a filter.
+//
+// NormalizePath is idempotent, and it returns raw itself, without
+// allocating, when raw is already canonical.
+func NormalizePath(raw string) (string, error) {
+	if raw == "" {
+		return "/", nil
+	}
+	if raw[0] != '/' {
+		return "", pathErr(`path does not start with "/"`)
+	}
+	if canonical(raw) {
+		return raw, nil
+	}
+	return normalizeSlow(raw)
+}
+
+// normalizeSlow builds the canonical form of raw, which starts with "/".
+func normalizeSlow(raw string) (string, error) {
+	out := make([]byte, 0, len(raw)+8)
+	var stackBuf [32]int
+	starts := stackBuf[:0] // offsets in out of the "/" before each kept segment
+	trailing := false
+	rest := raw[1:]
+	for {
+		seg, after, more := strings.Cut(rest, "/")
+		start := len(out)
+		out = append(out, '/')
+		var err error
+		if out, err = appendSegment(out, seg); err != nil {
+			return "", err
+		}
+		name := segName(out[start+1:])
+		switch {
+		case len(out) == start+1: // empty segment
+			out = out[:start]
+			trailing = !more
+		case string(name) == ".":
+			out = out[:start]
+			trailing = !more
+		case string(name) == "..":
+			out = out[:start]
+			if n := len(starts); n > 0 {
+				out = out[:starts[n-1]]
+				starts = starts[:n-1]
+			}
+			trailing = !more
+		case len(name) == 0 && more:
+			return "", pathErr(`a segment with parameters but no name (";...") is only allowed last`)
+		default:
+			starts = append(starts, start)
+			trailing = false
+		}
+		if !more {
+			break
+		}
+		rest = after
+	}
+	if len(out) == 0 || trailing {
+		out = append(out, '/')
+	}
+	if doubleEncoded(out) {
+		return "", pathErr(`double-encoded escape ("%25" followed by two hex digits)`)
+	}
+	return string(out), nil
+}
+
+// appendSegment appends the canonical form of one raw segment (which
+// contains no "/") to out.
+func appendSegment(out []byte, seg string) ([]byte, error) {
+	prev := -1 // previous decoded byte, for the overlong check
+	for i := 0; i < len(seg); i++ {
+		c := seg[i]
+		d := c
+		escaped := c == '%'
+		if escaped {
+			if i+2 >= len(seg) {
+				return nil, pathErr("truncated percent-encoding")
+			}
+			h, ok1 := unhex(seg[i+1])
+			l, ok2 := unhex(seg[i+2])
+			if !ok1 || !ok2 {
+				return nil, pathErr("invalid percent-encoding")
+			}
+			d = h<<4 | l
+			i += 2
+		}
+		switch {
+		case d == 0:
+			return nil, pathErr("NUL byte")
+		case d < 0x20 || d == 0x7f:
+			return nil, pathErr("control character")
+		case d == '/': // only reachable escaped
+			return nil, pathErr("encoded slash (%2F)")
+		case d == '\\':
+			return nil, pathErr(`backslash ("\" or %5C)`)
+		case d == ';' && escaped:
+			return nil, pathErr("encoded semicolon (%3B)")
+		case !escaped && (d == '?' || d == '#'):
+			return nil, pathErr(`"?" or "#" in the path (pass the path without query and fragment)`)
+		case overlong(prev, d):
+			return nil, pathErr("overlong UTF-8 encoding")
+		}
+		prev = int(d)
+		if unreserved(d) || (!escaped && rawReserved(d)) {
+			out = append(out, d)
+		} else {
+			out = append(out, '%', upperHex[d>>4], upperHex[d&15])
+		}
+	}
+	return out, nil
+}
+
+// canonical reports whether p is exactly what normalizeSlow returns for it.
+// It does not allocate.
+func canonical(p string) bool {
+	if len(p) == 0 || p[0] != '/' {
+		return false
+	}
+	segStart := 1
+	prev := -1
+	for i := 1; i <= len(p); i++ {
+		if i == len(p) || p[i] == '/' {
+			seg := p[segStart:i]
+			last := i == len(p)
+			name := seg
+			if j := strings.IndexByte(seg, ';'); j >= 0 {
+				name = seg[:j]
+			}
+			switch {
+			case seg == "" && !last, name == ".", name == "..", name == "" && seg != "" && !last:
+				return false
+			}
+			segStart = i + 1
+			prev = -1
+			continue
+		}
+		c := p[i]
+		if c != '%' {
+			if !unreserved(c) && !rawReserved(c) {
+				return false
+			}
+			prev = int(c)
+			continue
+		}
+		if i+2 >= len(p) || !isUpperHex(p[i+1]) || !isUpperHex(p[i+2]) {
+			return false
+		}
+		h, _ := unhex(p[i+1])
+		l, _ := unhex(p[i+2])
+		d := h<<4 | l
+		if unreserved(d) || d < 0x20 || d == 0x7f || d == '/' || d == '\\' || d == ';' || overlong(prev, d) {
+			return false
+		}
+		if d == '%' && i+4 < len(p) && isHex(p[i+3]) && isHex(p[i+4]) {
+			return false
+		}
+		prev = int(d)
+		i += 2
+	}
+	return true
+}
+
+// segName returns a segment without its matrix parameters.
+func segName(seg []byte) []byte {
+	for i, c := range seg {
+		if c == ';' {
+			return seg[:i]
+		}
+	}
+	return seg
+}
+
+// stripParams returns a canonical path without matrix parameters:
+// "/a;x/b;y" is "/a/b". It allocates only when the path has some.
+func stripParams(p string) string {
+	i := strings.IndexByte(p, ';')
+	if i < 0 {
+		return p
+	}
+	var b strings.Builder
+	b.Grow(len(p))
+	for i >= 0 {
+		b.WriteString(p[:i])
+		p = p[i:]
+		j := strings.IndexByte(p, '/')
+		if j < 0 {
+			return b.String()
+		}
+		p = p[j:]
+		i = strings.IndexByte(p, ';')
+	}
+	b.WriteString(p)
+	return b.String()
+}
+
+// doubleEncoded reports whether a canonical path contains "%25" followed by
+// two hex digits.
+func doubleEncoded(p []byte) bool {
+	for i := 0; i+4 < len(p); i++ {
+		if p[i] == '%' && p[i+1] == '2' && p[i+2] == '5' && isHex(p[i+3]) && isHex(p[i+4]) {
+			return true
+		}
+	}
+	return false
+}
+
+// overlong reports whether byte d after byte prev starts an overlong UTF-8
+// encoding (of a character that has a shorter one, such as "." or "/").
+// prev is -1 at the start of a segment.
+func overlong(prev int, d byte) bool {
+	switch {
+	case prev == 0xC0 || prev == 0xC1:
+		return d >= 0x80 && d <= 0xBF
+	case prev == 0xE0:
+		return d >= 0x80 && d <= 0x9F
+	case prev == 0xF0:
+		return d >= 0x80 && d <= 0x8F
+	}
+	return false
+}
+
+// unreserved reports RFC 3986 unreserved characters, which are decoded.
+func unreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+// rawReserved reports the reserved characters allowed raw in a path segment
+// (RFC 3986 sub-delims, ":" and "@"). Sent raw they stay raw; sent encoded
+// they stay encoded, because the two are not equivalent.
+func rawReserved(c byte) bool {
+	switch c {
+	case '!', '$', '&', '\'', '(', ')', '*', '+', ',', ';', '=', ':', '@':
+		return true
+	}
+	return false
+}
+
+const upperHex = "0123456789ABCDEF"
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+func isHex(c byte) bool { _, ok := unhex(c); return ok }
+
+func isUpperHex(c byte) bool { return '0' <= c && c <= '9' || 'A' <= c && c <= 'F' }
