@@ -1,5 +1,8 @@
 // Package idp is Gatehouse's identity provider: the sign-in and sign-out
-// pages today, and the OpenID Connect endpoints built on the same session.
+// pages (Login), and the OpenID Connect provider built on the same session
+// (Provider: discovery, authorize, consent, token, userinfo, end_session,
+// revocation, introspection, back-channel logout). Keys, clients and grant
+// records live in the sub-packages keys, clients and grants.
 // It knows nothing about upstream apps.
 package idp
 
@@ -123,7 +126,12 @@ func (l *Login) showLogin(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, rd, http.StatusSeeOther)
 		return
 	}
-	l.Pages.Render(w, http.StatusOK, web.PageLogin, web.Page{Title: "Sign in", CSRF: l.CSRF.Token(w, r), Return: rd})
+	// login_hint comes from an OIDC authorization request: prefill it.
+	hint := strings.TrimSpace(r.URL.Query().Get("login_hint"))
+	if len(hint) > maxLoginLen {
+		hint = ""
+	}
+	l.Pages.Render(w, http.StatusOK, web.PageLogin, web.Page{Title: "Sign in", CSRF: l.CSRF.Token(w, r), Return: rd, Login: hint})
 }
 
 // parseForm reads a urlencoded form under the body cap; it writes the

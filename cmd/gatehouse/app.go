@@ -20,6 +20,9 @@ import (
 	"github.com/gatehouse-sso/gatehouse/csrf"
 	"github.com/gatehouse-sso/gatehouse/identity"
 	"github.com/gatehouse-sso/gatehouse/idp"
+	"github.com/gatehouse-sso/gatehouse/idp/clients"
+	"github.com/gatehouse-sso/gatehouse/idp/grants"
+	"github.com/gatehouse-sso/gatehouse/idp/keys"
 	"github.com/gatehouse-sso/gatehouse/proxy"
 	"github.com/gatehouse-sso/gatehouse/redirect"
 	"github.com/gatehouse-sso/gatehouse/server"
@@ -37,6 +40,8 @@ type app struct {
 	store    store.Store
 	users    *identity.Directory
 	sessions *session.Manager
+	oidc     *idp.Provider
+	keys     *keys.Manager
 	handler  http.Handler
 }
 
@@ -142,6 +147,11 @@ func newApp(ctx context.Context, cfg config.Config, st store.Store, log *slog.Lo
 		mux.Handle("/demo/", proxy.NewGuard(demoUpstream, login, "/login", log))
 	}
 	login.Mount(mux)
+	provider, km, err := newProvider(ctx, cfg, st, log, users, sessions, protector, pages)
+	if err != nil {
+		return nil, err
+	}
+	provider.Mount(mux)
 	server.Health(mux, st, log)
 	mux.Handle("GET /static/", web.Static())
 	var h http.Handler = server.WithNotFound(mux, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -150,7 +160,76 @@ func newApp(ctx context.Context, cfg config.Config, st store.Store, log *slog.Lo
 	if secure && cfg.Server.TLS.Mode == config.TLSFiles {
 		h = hsts(h)
 	}
-	return &app{cfg: cfg, log: log, store: st, users: users, sessions: sessions, handler: server.Middleware(h, log)}, nil
+	return &app{cfg: cfg, log: log, store: st, users: users, sessions: sessions, oidc: provider, keys: km, handler: server.Middleware(h, log)}, nil
+}
+
+// newProvider wires the OpenID provider: signing keys (refreshed and
+// rotated in the background until ctx ends), the client registry, the
+// grant store, and the endpoints under the issuer's path.
+func newProvider(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logger,
+	users *identity.Directory, sessions *session.Manager, protector *csrf.Protector, pages *web.Renderer) (*idp.Provider, *keys.Manager, error) {
+	o := cfg.OIDC
+	specs := make([]clients.Spec, 0, len(o.Clients))
+	longest := max(o.AccessTokenTTL.D(), o.IDTokenTTL.D())
+	for _, c := range o.Clients {
+		specs = append(specs, clients.Spec{
+			ID: c.ClientID, Secret: c.ClientSecret.Value(), Name: c.Name,
+			RedirectURLs: c.RedirectURLs, PostLogoutRedirectURLs: c.PostLogoutRedirectURLs,
+			SkipConsent: c.SkipConsent, RequirePKCE: c.RequirePKCE, Public: c.Public,
+			Scopes: c.Scopes, GrantTypes: c.GrantTypes, BackchannelLogoutURI: c.BackchannelLogoutURI,
+			SigningAlg:     c.SigningAlg,
+			AccessTokenTTL: c.AccessTokenTTL.D(), IDTokenTTL: c.IDTokenTTL.D(), RefreshTokenTTL: c.RefreshTokenTTL.D(),
+		})
+		longest = max(longest, c.AccessTokenTTL.D(), c.IDTokenTTL.D())
+	}
+	registry, err := clients.New(specs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("oidc clients: %w", err)
+	}
+	km, err := keys.New(ctx, st, keys.Options{
+		Algorithms:     o.Keys.Algorithms,
+		RotationPeriod: o.Keys.RotationPeriod.D(),
+		// Keys stay published at least a day after they stop signing, so
+		// an expired id_token_hint still identifies its client at logout.
+		Retain: max(longest, keys.DefaultRetain),
+		Files:  o.Keys.Files,
+		Logger: log,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("oidc signing keys: %w", err)
+	}
+	go km.Run(ctx)
+	scopes := make([]idp.Scope, 0, len(o.Scopes))
+	for _, s := range o.Scopes {
+		scopes = append(scopes, idp.Scope{Name: s.Name, Description: s.Description, Claims: s.Claims})
+	}
+	claims := make([]idp.Claim, 0, len(o.Claims))
+	for _, c := range o.Claims {
+		claims = append(claims, idp.Claim{Name: c.Name, AnyGroup: c.AnyGroup, Attribute: c.Attribute, Equals: c.Equals})
+	}
+	provider, err := idp.New(idp.Options{
+		Issuer:          cfg.IssuerURL(),
+		Keys:            km,
+		Clients:         registry,
+		Grants:          grants.New(st, grants.Options{RefreshGrace: o.RefreshGrace.D()}),
+		Users:           users,
+		Sessions:        sessions,
+		CSRF:            protector,
+		Pages:           pages,
+		Store:           st,
+		Log:             log,
+		MaxBodyBytes:    cfg.Server.MaxBodyBytes,
+		CodeTTL:         o.CodeTTL.D(),
+		AccessTokenTTL:  o.AccessTokenTTL.D(),
+		IDTokenTTL:      o.IDTokenTTL.D(),
+		RefreshTokenTTL: o.RefreshTokenTTL.D(),
+		Scopes:          scopes,
+		Claims:          claims,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return provider, km, nil
 }
 
 // hsts tells browsers to use https only. It is not sent for self-signed

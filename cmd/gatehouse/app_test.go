@@ -87,13 +87,15 @@ func newEnv(t *testing.T, mutate func(*config.Config)) *env {
 	return e
 }
 
-// newClient is a browser: a cookie jar, no automatic redirects.
+// newClient is a new browser: its own cookie jar, no automatic redirects,
+// trusting the test server's certificate.
 func (e *env) newClient() *http.Client {
 	jar, _ := cookiejar.New(nil)
-	c := e.srv.Client()
-	c.Jar = jar
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return c
+	return &http.Client{
+		Transport:     e.srv.Client().Transport,
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 type resp struct {

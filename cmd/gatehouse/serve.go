@@ -126,6 +126,12 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	<-ctx.Done()
 	log.Info("shutting down: draining in-flight requests", "timeout", cfg.Server.ShutdownTimeout.String())
 	wg.Wait()
+	// Back-channel logouts already started get the shutdown budget too.
+	drain, stop := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.D())
+	if err := a.oidc.Close(drain); err != nil {
+		log.Warn("back-channel logouts still pending at shutdown", "err", err)
+	}
+	stop()
 	close(errc)
 	var errs []error
 	for err := range errc {
