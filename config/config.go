@@ -22,6 +22,7 @@ type Config struct {
 	Login    Login    `yaml:"login"`
 	Users    []User   `yaml:"users"`
 	OIDC     OIDC     `yaml:"oidc"`
+	Gateway  Gateway  `yaml:"gateway"`
 	Demo     Demo     `yaml:"demo"`
 }
 
@@ -58,18 +59,63 @@ const (
 	TLSSelfSigned = "self-signed" // generated certificate for SelfSignedHosts
 	TLSFiles      = "files"       // CertFile + KeyFile (PEM)
 	TLSOff        = "off"         // plain HTTP, for running behind a TLS-terminating proxy
+	TLSACME       = "acme"        // automatic certificates (certmagic)
 )
+
+// ACME challenge types (ACME.Challenges).
+const (
+	ChallengeHTTP01    = "http-01"
+	ChallengeTLSALPN01 = "tls-alpn-01"
+)
+
+// LetsEncryptDirectory is Let's Encrypt's production ACME directory, the
+// default ACME.DirectoryURL.
+const LetsEncryptDirectory = "https://acme-v02.api.letsencrypt.org/directory"
 
 // TLS configures how the main listener gets its certificate.
 type TLS struct {
-	// Mode is one of "self-signed", "files" or "off".
+	// Mode is one of "self-signed", "files", "acme" or "off".
 	Mode string `yaml:"mode"`
 	// CertFile and KeyFile are PEM files, used when Mode is "files".
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
 	// SelfSignedHosts are the DNS names and IPs the self-signed certificate
-	// covers.
+	// covers. Ignored unless Mode is "self-signed".
 	SelfSignedHosts []string `yaml:"self_signed_hosts"`
+	// ACME configures automatic certificates, used when Mode is "acme".
+	ACME ACME `yaml:"acme"`
+}
+
+// ACME configures automatic certificates (certmagic). Certificates and
+// locks are kept in the store, so replicas share them.
+type ACME struct {
+	// Email is the ACME account contact (optional; a plain address).
+	Email string `yaml:"email"`
+	// DirectoryURL is the CA's ACME directory: an absolute https URL (http
+	// only for a loopback host). Default: LetsEncryptDirectory.
+	DirectoryURL string `yaml:"directory_url"`
+	// CARootFile trusts this PEM root for the ACME server itself (for a
+	// private CA or a test server such as Pebble).
+	CARootFile string `yaml:"ca_root_file"`
+	// Hosts are the names certificates are obtained for, ahead of time.
+	// Gatehouse's own host and every route host without a wildcard are
+	// added automatically. DNS names only: no IP addresses, and no
+	// wildcards (they need the dns-01 challenge, which is not supported).
+	// Parse and Load lower-case them.
+	Hosts []string `yaml:"hosts"`
+	// Challenges enabled: "http-01" (needs server.http_listen, reached by
+	// the CA on port 80) and "tls-alpn-01" (on the main listener, port
+	// 443). At least one. Default: both.
+	Challenges []string `yaml:"challenges"`
+	// OnDemand obtains a certificate at the first TLS handshake for a name
+	// that matches a route; off by default, because a client could make
+	// Gatehouse ask the CA for many names.
+	OnDemand bool `yaml:"on_demand"`
+	// AltHTTPPort and AltTLSALPNPort are the ports the CA connects to for
+	// the challenges, when not 80 and 443 (tests, port forwarding); 0
+	// means the standard port.
+	AltHTTPPort    int `yaml:"alt_http_port"`
+	AltTLSALPNPort int `yaml:"alt_tls_alpn_port"`
 }
 
 // Log configures structured logging.
@@ -311,6 +357,143 @@ func (c Config) IssuerURL() string {
 	return strings.TrimSuffix(c.Server.PublicURL, "/")
 }
 
+// Gateway configures the reverse proxy, its policy and forward-auth.
+type Gateway struct {
+	// SessionCacheTTL is how long a validated session is trusted from
+	// memory before the store is asked again. Logout and revocation on the
+	// same node take effect at once. Zero disables the cache.
+	SessionCacheTTL Duration `yaml:"session_cache_ttl"`
+	// CookieName is the base name of the cookie the gateway sets on each
+	// app host after sign-in (host-only, "__Host-" prefixed).
+	CookieName string `yaml:"cookie_name"`
+	// CookieDomain, when set, makes that cookie a parent-domain cookie
+	// shared by every app host under it (saves a sign-in round trip).
+	// Parse and Load normalize it like Session.CookieDomain: a leading dot
+	// is removed and it is lower-cased.
+	CookieDomain string `yaml:"cookie_domain"`
+	// TrustedProxies are the networks (CIDR prefixes such as
+	// "10.0.0.0/8" or "192.0.2.7/32", without host bits) whose
+	// X-Forwarded-* headers and forward-auth requests are believed.
+	// Empty: loopback only.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// ForwardAuth configures the endpoints nginx, Traefik and Caddy ask.
+	ForwardAuth ForwardAuth `yaml:"forward_auth"`
+	// Upstream holds transport defaults for every route.
+	Upstream Upstream `yaml:"upstream"`
+	// Routes map hosts and path prefixes to upstream apps.
+	Routes []Route `yaml:"routes"`
+	// Rules decide who may reach what; first match wins, default deny.
+	Rules []Rule `yaml:"rules"`
+}
+
+// ForwardAuth configures the forward-auth endpoints.
+type ForwardAuth struct {
+	// Enabled serves /forward-auth/nginx, /forward-auth/traefik and
+	// /forward-auth/caddy. Default: true.
+	Enabled bool `yaml:"enabled"`
+	// Headers is the identity header set returned on success.
+	Headers Headers `yaml:"headers"`
+}
+
+// Upstream holds transport settings for talking to upstream apps.
+type Upstream struct {
+	DialTimeout Duration `yaml:"dial_timeout"`
+	// ResponseHeaderTimeout bounds the wait for an upstream's response
+	// headers (streams may then run as long as they like).
+	ResponseHeaderTimeout Duration `yaml:"response_header_timeout"`
+	// MaxIdleConnsPerHost keeps this many idle connections per upstream
+	// (Go's default of 2 makes a proxy dial once per request under load).
+	MaxIdleConnsPerHost int `yaml:"max_idle_conns_per_host"`
+	// FailTimeout is how long a failing upstream is skipped.
+	FailTimeout Duration `yaml:"fail_timeout"`
+}
+
+// Route sends requests for a host and path prefix to upstream apps.
+type Route struct {
+	Name string `yaml:"name"`
+	// Host is exact ("app.example.com") or a wildcard ("*.example.com",
+	// one leading label). Parse and Load lower-case it.
+	Host string `yaml:"host"`
+	// PathPrefix limits the route to a path prefix (segment boundary). It
+	// must be empty or in normalised form ("/app", "/api/"): no empty,
+	// "." or ".." segments and no encoded slashes. Empty and "/" both
+	// mean the whole host.
+	PathPrefix string `yaml:"path_prefix"`
+	// Upstreams are URLs (http or https), used round-robin.
+	Upstreams []string `yaml:"upstreams"`
+	// PreserveHost sends the client's Host header upstream instead of the
+	// upstream URL's host.
+	PreserveHost bool `yaml:"preserve_host"`
+	// Timeout overrides upstream.response_header_timeout for this route.
+	Timeout Duration `yaml:"timeout"`
+	// MaxBodyBytes caps request bodies sent upstream (0: no cap).
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// UpstreamCAFile trusts this PEM CA for https upstreams.
+	UpstreamCAFile string `yaml:"upstream_ca_file"`
+	// Bearer accepts IdP-issued access tokens (Authorization: Bearer) on
+	// this route, validated offline, for API clients.
+	Bearer bool `yaml:"bearer"`
+	// Headers is the identity header set sent upstream. A route starts
+	// from DefaultRoute's: both presets and the assertion.
+	Headers Headers `yaml:"headers"`
+}
+
+// Identity header presets (Headers.Presets).
+const (
+	PresetOAuth2Proxy = "oauth2-proxy"
+	PresetAuthelia    = "authelia"
+)
+
+// Rule decisions (Rule.Decision).
+const (
+	DecisionPublic        = "public"
+	DecisionDeny          = "deny"
+	DecisionAuthenticated = "authenticated"
+)
+
+// Headers selects the identity headers sent to an upstream.
+type Headers struct {
+	// Presets: "oauth2-proxy" (X-Forwarded-User, -Email, -Groups,
+	// -Preferred-Username) and/or "authelia" (Remote-User, -Email, -Groups,
+	// -Name). Default: both. An explicitly empty list sends neither.
+	Presets []string `yaml:"presets"`
+	// Assertion adds X-Gatehouse-Assertion: a short-lived ES256 JWT whose
+	// audience is the route, verifiable with the JWKS. Default: true.
+	Assertion bool `yaml:"assertion"`
+	// AccessToken adds X-Forwarded-Access-Token with the user's access
+	// token. Default: false.
+	AccessToken bool `yaml:"access_token"`
+}
+
+// Rule is one policy rule; see the policy package for semantics.
+type Rule struct {
+	Name          string   `yaml:"name"`
+	Hosts         []string `yaml:"hosts"`
+	PathPrefix    string   `yaml:"path_prefix"`
+	PathRegex     string   `yaml:"path_regex"`
+	Methods       []string `yaml:"methods"`
+	Networks      []string `yaml:"networks"`
+	Decision      string   `yaml:"decision"` // public | deny | authenticated
+	Users         []string `yaml:"users"`
+	GroupsAny     []string `yaml:"groups_any"`
+	GroupsAll     []string `yaml:"groups_all"`
+	EmailDomains  []string `yaml:"email_domains"`
+	Scopes        []string `yaml:"scopes"`
+	SecondFactor  bool     `yaml:"second_factor"`
+	MaxSessionAge Duration `yaml:"max_session_age"`
+}
+
+// DefaultRoute returns the route every element of gateway.routes starts
+// from, whether it comes from the document or is appended through
+// GATEHOUSE_GATEWAY_ROUTES_<N>_* variables: keys a route leaves out keep
+// these values, so "assertion: false" turns the assertion off and
+// "presets: []" sends no preset headers.
+func DefaultRoute() Route {
+	return Route{
+		Headers: Headers{Presets: []string{PresetOAuth2Proxy, PresetAuthelia}, Assertion: true},
+	}
+}
+
 // Demo configures the built-in demo.
 type Demo struct {
 	// Enabled turns on the demo user and the built-in whoami upstream at
@@ -328,6 +511,10 @@ func Default() Config {
 			TLS: TLS{
 				Mode:            TLSSelfSigned,
 				SelfSignedHosts: []string{"localhost", "127.0.0.1", "::1"},
+				ACME: ACME{
+					DirectoryURL: LetsEncryptDirectory,
+					Challenges:   []string{ChallengeTLSALPN01, ChallengeHTTP01},
+				},
 			},
 			ReadHeaderTimeout: Duration(10 * time.Second),
 			ReadTimeout:       Duration(60 * time.Second),
@@ -359,6 +546,20 @@ func Default() Config {
 			Keys: Keys{
 				Algorithms:     []string{"RS256", "ES256"},
 				RotationPeriod: Duration(30 * 24 * time.Hour),
+			},
+		},
+		Gateway: Gateway{
+			SessionCacheTTL: Duration(10 * time.Second),
+			CookieName:      "gatehouse_app",
+			ForwardAuth: ForwardAuth{
+				Enabled: true,
+				Headers: Headers{Presets: []string{PresetOAuth2Proxy, PresetAuthelia}, Assertion: true},
+			},
+			Upstream: Upstream{
+				DialTimeout:           Duration(5 * time.Second),
+				ResponseHeaderTimeout: Duration(60 * time.Second),
+				MaxIdleConnsPerHost:   256,
+				FailTimeout:           Duration(10 * time.Second),
 			},
 		},
 		Password: Password{

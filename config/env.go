@@ -62,7 +62,7 @@ func (e *envApplier) apply(v reflect.Value, path, name string) (found bool) {
 			}
 		}
 		for i := n; i < n+maxEnvAppend; i++ {
-			elem := reflect.New(t.Elem()).Elem()
+			elem := newElement(t.Elem())
 			if !e.apply(elem, indexPath(path, i), name+"_"+strconv.Itoa(i)) {
 				break
 			}

@@ -247,3 +247,54 @@ func TestExampleTrustedClients(t *testing.T) {
 		t.Errorf("example JSON client = %+v", last)
 	}
 }
+
+// TestExampleGateway checks the gateway section of the example: the
+// routes and rules it promises, the per-route header defaults, and that its
+// acme block validates once acme mode is switched on as its comments say.
+func TestExampleGateway(t *testing.T) {
+	c, err := Load(examplePath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := c.Gateway
+	if len(g.Routes) != 2 {
+		t.Fatalf("example has %d routes, want 2", len(g.Routes))
+	}
+	legacy, api := g.Routes[0], g.Routes[1]
+	if legacy.Bearer || !slices.Equal(legacy.Headers.Presets, []string{PresetOAuth2Proxy}) || !legacy.Headers.Assertion {
+		t.Errorf("legacy route = %+v, want oauth2-proxy headers and the assertion", legacy)
+	}
+	if !api.Bearer || len(api.Headers.Presets) != 0 || !api.Headers.Assertion {
+		t.Errorf("api route = %+v, want bearer, no presets and the assertion by default", api)
+	}
+	byName := make(map[string]Rule)
+	for _, r := range g.Rules {
+		byName[r.Name] = r
+	}
+	if r := byName["health"]; r.Decision != DecisionPublic || r.PathPrefix != "/health" {
+		t.Errorf("health rule = %+v", r)
+	}
+	if r := byName["admin"]; r.Decision != DecisionAuthenticated || !slices.Equal(r.GroupsAny, []string{"admins"}) || r.MaxSessionAge <= 0 {
+		t.Errorf("admin rule = %+v", r)
+	}
+	if r := byName["app"]; r.Decision != DecisionAuthenticated || !slices.Equal(r.Hosts, []string{"app.example.com"}) || r.PathPrefix != "" {
+		t.Errorf("app rule = %+v", r)
+	}
+	if !g.ForwardAuth.Enabled || c.Server.TLS.Mode != TLSSelfSigned {
+		t.Errorf("forward_auth %+v, tls mode %q", g.ForwardAuth, c.Server.TLS.Mode)
+	}
+
+	acme := mapEnv(map[string]string{"GATEHOUSE_SERVER_TLS_MODE": "acme", "GATEHOUSE_SERVER_HTTP_LISTEN": ":8080"})
+	c, err = Load(examplePath, acme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("example in acme mode with http_listen does not validate:\n%v", err)
+	}
+	c.Server.HTTPListen = ""
+	err = c.Validate()
+	if got := lines(err); len(got) != 1 || !strings.HasPrefix(got[0], "server.tls.acme.challenges[1]: http-01 needs server.http_listen") {
+		t.Errorf("example in acme mode without http_listen: Validate() = %v, want only the http-01 problem", err)
+	}
+}

@@ -27,6 +27,9 @@ func FuzzParse(f *testing.F) {
 		"server: !!binary aGVsbG8=\n",
 		"<<: {log: {level: debug}}\n",
 		"oidc: {issuer: 'https://localhost:8443/a', clients: [{client_id: a, client_secret_file: /x, redirect_urls: ['com.x.y:/cb']}], claims: [{name: c, any_group: [g]}], scopes: [{name: s, claims: [c]}]}\n",
+		"gateway: {routes: [&r {host: A.example.com, path_prefix: '/%2e/', upstreams: [http://x], headers: {assertion: false}}, {<<: *r, host: '*.b'}, ~]}\n",
+		"gateway: {rules: [{hosts: ['*'], path_prefix: /a, path_regex: '(', methods: ['*'], networks: [10.0.0.1/8], decision: maybe}]}\n",
+		"server: {tls: {mode: acme, acme: {hosts: ['*.x', 1.2.3.4], challenges: [], alt_http_port: 70000}}}\n",
 	} {
 		f.Add([]byte(s))
 	}

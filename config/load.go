@@ -80,10 +80,12 @@ func Load(path string, getenv func(string) string) (Config, error) {
 //     durations take Go syntax ("90s", "15m", "12h"), integers base 10.
 //   - List elements of structs are addressed by index:
 //     GATEHOUSE_USERS_0_EMAIL. An index equal to the current number of
-//     users appends a new user, starting from the zero User (then the
-//     next index may append another); indexes beyond that are ignored.
+//     users appends a new user, starting from the zero User (a route
+//     starts from DefaultRoute; then the next index may append another);
+//     indexes beyond that are ignored.
 //   - Lists of scalars (session.secrets, login.allowed_return_urls,
-//     server.tls.self_signed_hosts, users[N].groups) are replaced as a
+//     server.tls.self_signed_hosts, users[N].groups,
+//     gateway.routes[N].upstreams, ...) are replaced as a
 //     whole by a comma-separated value; items are trimmed of spaces and
 //     empty items dropped, so "," sets an empty list.
 //   - A Secret may instead be read from a file named by the variable with
@@ -140,9 +142,18 @@ func Load(path string, getenv func(string) string) (Config, error) {
 // error. Validate names these clients by their entry too (see
 // OIDC.ClientPath).
 //
-// Parse does not validate: call Config.Validate. It only normalizes
-// session.cookie_domain (see Session.CookieDomain). Problems are returned
-// as Errors, one *FieldError each.
+// # Per-element defaults
+//
+// Every element of gateway.routes starts from DefaultRoute, whether it is
+// written in the document or appended through GATEHOUSE_GATEWAY_ROUTES_<N>_*
+// variables: a route that leaves out headers sends both presets and the
+// assertion, and "assertion: false" or "presets: []" turn them off. Other
+// list elements start from their zero value.
+//
+// Parse does not validate: call Config.Validate. It only normalizes names:
+// session.cookie_domain and gateway.cookie_domain lose a leading dot and
+// are lower-cased, and gateway.routes[].host and server.tls.acme.hosts[]
+// are lower-cased. Problems are returned as Errors, one *FieldError each.
 func Parse(data []byte, getenv func(string) string) (Config, error) {
 	return parse(data, "", getenv, readSecretFile)
 }
@@ -159,7 +170,7 @@ func parse(data []byte, file string, getenv func(string) string, readSecret func
 		return Config{}, Errors{err}.withFile(file)
 	}
 	if doc != nil {
-		w := walker{seen: make(map[string]bool), readSecret: readSecret}
+		w := walker{seen: make(map[string]bool), active: make(map[*yaml.Node]bool), readSecret: readSecret}
 		w.walk(doc, reflect.TypeFor[Config](), "")
 		if len(w.errs) > 0 {
 			return Config{}, w.errs.withFile(file)
@@ -176,8 +187,22 @@ func parse(data []byte, file string, getenv func(string) string, readSecret func
 	if len(errs) > 0 {
 		return Config{}, errs
 	}
-	cfg.Session.CookieDomain = normalizeDomain(cfg.Session.CookieDomain)
+	normalize(&cfg)
 	return cfg, nil
+}
+
+// normalize puts the names Parse documents as normalized in their
+// canonical form: cookie domains without a leading dot and in lower case,
+// route and ACME hosts in lower case.
+func normalize(cfg *Config) {
+	cfg.Session.CookieDomain = normalizeDomain(cfg.Session.CookieDomain)
+	cfg.Gateway.CookieDomain = normalizeDomain(cfg.Gateway.CookieDomain)
+	for i := range cfg.Gateway.Routes {
+		cfg.Gateway.Routes[i].Host = strings.ToLower(cfg.Gateway.Routes[i].Host)
+	}
+	for i, h := range cfg.Server.TLS.ACME.Hosts {
+		cfg.Server.TLS.ACME.Hosts[i] = strings.ToLower(h)
+	}
 }
 
 // withFile sets File on every *FieldError in e that came from the document.
@@ -267,7 +292,8 @@ const maxVisits = 1_000_000
 // the decode that follows sees only known keys.
 type walker struct {
 	errs       Errors
-	seen       map[string]bool // messages already reported (aliases revisit nodes)
+	seen       map[string]bool     // messages already reported (aliases revisit nodes)
+	active     map[*yaml.Node]bool // mappings and lists being walked, to stop alias cycles
 	visits     int
 	readSecret func(name string) (string, error)
 }
@@ -333,6 +359,16 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 	n = resolve(n)
 	if n == nil {
 		return // a broken alias; yaml.v3's decode reports it
+	}
+	if n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode {
+		// An alias may name a node it is inside of ("&a {<<: *a}"):
+		// walking it again would never end.
+		if w.active[n] {
+			w.fail(n, path, "an alias refers to a node that contains it")
+			return
+		}
+		w.active[n] = true
+		defer delete(w.active, n)
 	}
 	if n.Kind == yaml.DocumentNode {
 		for _, c := range n.Content {

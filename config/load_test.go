@@ -242,6 +242,27 @@ func TestParseAliasBomb(t *testing.T) {
 	}
 }
 
+// TestParseAliasCycle: an alias inside the node it names (through a
+// merge key or a list) is an error, not an endless walk.
+func TestParseAliasCycle(t *testing.T) {
+	for _, doc := range []string{
+		"users: [&r {<<: *r, id: a}]",
+		"gateway: {routes: [&r {<<: *r, host: a}]}",
+		"gateway: {routes: [&r {<<: [*r], host: a}]}",
+		"users: &l [{id: a, groups: *l}]",
+		"gateway: {routes: [&r {<<: *r,t},]p", // found by FuzzParse
+	} {
+		_, err := Parse([]byte(doc), nil)
+		if err == nil {
+			t.Errorf("Parse(%q) = nil error", doc)
+		}
+	}
+	_, err := Parse([]byte("gateway:\n  routes:\n    - &r\n      <<: *r\n      host: a\n"), nil)
+	if !hasLine(err, "line 3: gateway.routes[0]: an alias refers to a node that contains it") {
+		t.Errorf("Parse(cycle) = %v", err)
+	}
+}
+
 func TestLoad(t *testing.T) {
 	p := writeFile(t, "gatehouse.yaml", "log:\n  level: debug\n")
 	c, err := Load(p, mapEnv(map[string]string{"GATEHOUSE_LOG_FORMAT": "json"}))

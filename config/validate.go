@@ -28,6 +28,11 @@ const (
 // side effects: it reads no files and resolves no names (TLS files, for
 // example, are only checked to be named; the server reports file errors
 // when it starts).
+//
+// gateway.rules are checked field by field only: whether they compile
+// into a policy (regular expressions, unreachable rules, requirements on
+// rules that cannot use them) is the policy package's check, which callers
+// join to these problems.
 func (c Config) Validate() error {
 	v := validator{}
 	publicURL := v.server(c.Server)
@@ -38,6 +43,7 @@ func (c Config) Validate() error {
 	v.login(c.Login)
 	v.users(c.Users)
 	v.oidc(c.OIDC, c.Server, publicURL)
+	v.gateway(c, publicURL)
 	return v.errs.err()
 }
 
@@ -122,9 +128,11 @@ func (v *validator) server(s Server) *url.URL {
 				v.add(indexPath("server.tls.self_signed_hosts", i), "must be an IP address or a DNS name: %s", msg)
 			}
 		}
+	case TLSACME:
+		v.acme(s)
 	case TLSOff:
 	default:
-		v.oneOf("server.tls.mode", s.TLS.Mode, TLSSelfSigned, TLSFiles, TLSOff)
+		v.oneOf("server.tls.mode", s.TLS.Mode, TLSSelfSigned, TLSFiles, TLSACME, TLSOff)
 	}
 
 	v.positive("server.read_header_timeout", s.ReadHeaderTimeout)
@@ -157,14 +165,7 @@ func (v *validator) store(s Store) {
 }
 
 func (v *validator) session(s Session, publicURL *url.URL) {
-	switch name := s.CookieName; {
-	case name == "":
-		v.add("session.cookie_name", "required")
-	case !isToken(name):
-		v.add("session.cookie_name", "must be a cookie name token: letters, digits and !#$%%&'*+-.^_`|~ only")
-	case hasPrefixFold(name, "__Host-") || hasPrefixFold(name, "__Secure-"):
-		v.add("session.cookie_name", "must not start with __Host- or __Secure-: Gatehouse adds the right prefix itself")
-	}
+	v.cookieName("session.cookie_name", s.CookieName)
 
 	if s.CookieDomain != "" {
 		d := normalizeDomain(s.CookieDomain)
@@ -198,6 +199,22 @@ func (v *validator) session(s Session, publicURL *url.URL) {
 		}
 		first[sec] = i
 	}
+}
+
+// cookieName checks the base name of a cookie Gatehouse sets and reports
+// whether it is valid.
+func (v *validator) cookieName(path, name string) bool {
+	switch {
+	case name == "":
+		v.add(path, "required")
+	case !isToken(name):
+		v.add(path, "must be a cookie name token: letters, digits and !#$%%&'*+-.^_`|~ only")
+	case hasPrefixFold(name, "__Host-") || hasPrefixFold(name, "__Secure-"):
+		v.add(path, "must not start with __Host- or __Secure-: Gatehouse adds the right prefix itself")
+	default:
+		return true
+	}
+	return false
 }
 
 func (v *validator) password(p Password) {

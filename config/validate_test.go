@@ -146,7 +146,7 @@ func TestValidateRejects(t *testing.T) {
 		{"http_listen no port", func(c *Config) { c.Server.HTTPListen = "8080" }, "server.http_listen: must be host:port"},
 		{"http_listen same as listen", func(c *Config) { c.Server.HTTPListen = c.Server.Listen }, "server.http_listen: must differ"},
 		// tls
-		{"tls mode", func(c *Config) { c.Server.TLS.Mode = "acme" }, `server.tls.mode: must be one of self-signed, files, off (got "acme")`},
+		{"tls mode", func(c *Config) { c.Server.TLS.Mode = "manual" }, `server.tls.mode: must be one of self-signed, files, acme, off (got "manual")`},
 		{"tls mode empty", func(c *Config) { c.Server.TLS.Mode = "" }, "server.tls.mode: must be one of"},
 		{"tls files no cert", func(c *Config) { c.Server.TLS = TLS{Mode: TLSFiles, KeyFile: "k.pem"} }, "server.tls.cert_file: required"},
 		{"tls files no key", func(c *Config) { c.Server.TLS = TLS{Mode: TLSFiles, CertFile: "c.pem"} }, "server.tls.key_file: required"},

@@ -7,6 +7,7 @@
 //	gatehouse [serve] [--config FILE] [--demo]
 //	gatehouse validate [--config FILE]
 //	gatehouse hash-password [--config FILE]
+//	gatehouse policy explain --url URL [--user LOGIN] [--method M] ...
 //	gatehouse version
 package main
 
@@ -52,6 +53,8 @@ commands:
   hash-password  print an argon2id hash for a password read from the terminal
                  (without echo) or from stdin
                    --config FILE   take the hashing parameters from this file
+  policy explain show which gateway rule decides a request and why
+                   --url URL --method M --user LOGIN ... (see gatehouse policy explain -h)
   version        print the version
 `
 
@@ -68,6 +71,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return validateCmd(args, getenv, stdout, stderr)
 	case "hash-password":
 		return hashPasswordCmd(ctx, args, getenv, stdin, stdout, stderr)
+	case "policy":
+		return policyCmd(args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return nil

@@ -1,0 +1,579 @@
+package config
+
+import (
+	"fmt"
+	"net/mail"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxSessionCacheTTL is the upper bound of gateway.session_cache_ttl: a
+// session revoked on another replica stays trusted from memory this long.
+const maxSessionCacheTTL = 5 * time.Minute
+
+// acme checks server.tls.acme; it is called only when server.tls.mode is
+// "acme" (the block is ignored otherwise, like self_signed_hosts is in acme
+// mode).
+func (v *validator) acme(s Server) {
+	const p = "server.tls.acme"
+	a := s.TLS.ACME
+
+	if a.Email != "" {
+		if addr, err := mail.ParseAddress(a.Email); err != nil || addr.Address != a.Email || addr.Name != "" {
+			v.add(p+".email", "must be a plain email address such as admin@example.com (or empty: the CA then has no contact for the account)")
+		}
+	}
+
+	if a.DirectoryURL == "" {
+		v.add(p+".directory_url", "required: the CA's ACME directory, such as %s", LetsEncryptDirectory)
+	} else if _, msg := checkURL(a.DirectoryURL, urlRule{
+		want:        "an absolute https URL",
+		noQuery:     true,
+		httpOK:      isLoopback,
+		httpRefused: "http is allowed only for a loopback host (a local test CA); use https",
+	}); msg != "" {
+		v.add(p+".directory_url", "%s", msg)
+	}
+
+	if a.CARootFile != "" && strings.TrimSpace(a.CARootFile) == "" {
+		v.add(p+".ca_root_file", "must be a file path, or empty to trust the system's roots")
+	}
+
+	seen := make(map[string]int, len(a.Hosts))
+	for i, h := range a.Hosts {
+		hp := indexPath(p+".hosts", i)
+		lh := strings.ToLower(h)
+		switch j, dup := seen[lh]; {
+		case h == "":
+			v.add(hp, "must not be empty")
+		case strings.Contains(h, "*"):
+			v.add(hp, "%q: wildcard certificates need the dns-01 challenge, which Gatehouse does not support; list each name instead", h)
+		case isIPAddress(h):
+			v.add(hp, "must be a DNS name, not an IP address")
+		case checkDomain(lh) != "":
+			v.add(hp, "%s", checkDomain(lh))
+		case dup:
+			v.add(hp, "duplicate of %s.hosts[%d]", p, j)
+		default:
+			seen[lh] = i
+		}
+	}
+
+	if len(a.Challenges) == 0 {
+		v.add(p+".challenges", "at least one is required: %s or %s", ChallengeHTTP01, ChallengeTLSALPN01)
+	}
+	challenges := make(map[string]int, len(a.Challenges))
+	for i, c := range a.Challenges {
+		cp := indexPath(p+".challenges", i)
+		switch j, dup := challenges[c]; {
+		case c != ChallengeHTTP01 && c != ChallengeTLSALPN01:
+			v.add(cp, "must be %s or %s (got %q; dns-01 is not supported)", ChallengeHTTP01, ChallengeTLSALPN01, c)
+		case dup:
+			v.add(cp, "duplicate of %s.challenges[%d]", p, j)
+		default:
+			challenges[c] = i
+			if c == ChallengeHTTP01 && s.HTTPListen == "" {
+				v.add(cp, "http-01 needs server.http_listen (the CA connects over plain HTTP, on port 80 unless alt_http_port is set): set server.http_listen, e.g. \":80\", or use only %s", ChallengeTLSALPN01)
+			}
+		}
+	}
+
+	v.port(p+".alt_http_port", a.AltHTTPPort, "80")
+	v.port(p+".alt_tls_alpn_port", a.AltTLSALPNPort, "443")
+}
+
+// port checks an optional port number: 0 (the standard port std) or 1 to
+// 65535.
+func (v *validator) port(path string, n int, std string) {
+	if n < 0 || n > 65535 {
+		v.add(path, "must be 0 (the standard port, %s) or from 1 to 65535, got %d", std, n)
+	}
+}
+
+// isIPAddress reports whether s is an IP address, IPv6 in brackets
+// included.
+func isIPAddress(s string) bool {
+	_, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
+	return err == nil
+}
+
+// gateway checks the gateway section; publicURL is the parsed
+// server.public_url (nil when invalid).
+func (v *validator) gateway(c Config, publicURL *url.URL) {
+	g := c.Gateway
+
+	switch {
+	case g.SessionCacheTTL < 0:
+		v.add("gateway.session_cache_ttl", "must not be negative (0 disables the cache)")
+	case g.SessionCacheTTL.D() > maxSessionCacheTTL:
+		v.add("gateway.session_cache_ttl", "must be at most %s: a session ended on another replica stays trusted from memory this long", maxSessionCacheTTL)
+	}
+
+	if v.cookieName("gateway.cookie_name", g.CookieName) && strings.EqualFold(g.CookieName, c.Session.CookieName) {
+		v.add("gateway.cookie_name", "must differ from session.cookie_name (%q): on a route served from Gatehouse's own host the two cookies would overwrite each other", c.Session.CookieName)
+	}
+	if g.CookieDomain != "" {
+		if msg := checkDomain(normalizeDomain(g.CookieDomain)); msg != "" {
+			v.add("gateway.cookie_domain", "%s", msg)
+		}
+	}
+
+	v.trustedProxies(g.TrustedProxies)
+	v.headers("gateway.forward_auth.headers", g.ForwardAuth.Headers)
+
+	v.positive("gateway.upstream.dial_timeout", g.Upstream.DialTimeout)
+	v.positive("gateway.upstream.response_header_timeout", g.Upstream.ResponseHeaderTimeout)
+	v.positive("gateway.upstream.fail_timeout", g.Upstream.FailTimeout)
+	if g.Upstream.MaxIdleConnsPerHost < 1 {
+		v.add("gateway.upstream.max_idle_conns_per_host", "must be at least 1, got %d (keep it high, e.g. 256: too few idle connections make the proxy dial once per request under load)", g.Upstream.MaxIdleConnsPerHost)
+	}
+
+	v.routes(c, publicURL)
+	v.rules(g.Rules)
+}
+
+// trustedProxies checks gateway.trusted_proxies: CIDR prefixes without
+// host bits.
+func (v *validator) trustedProxies(list []string) {
+	const path = "gateway.trusted_proxies"
+	seen := make(map[netip.Prefix]int, len(list))
+	for i, s := range list {
+		p := indexPath(path, i)
+		if s == "" {
+			v.add(p, "must not be empty")
+			continue
+		}
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(s); aerr == nil && a.Zone() == "" {
+				v.add(p, "%q is an address, not a CIDR prefix; write %q", s, netip.PrefixFrom(a, a.BitLen()).String())
+			} else {
+				v.add(p, "%q is not a CIDR prefix such as 10.0.0.0/8 or 2001:db8::/32", s)
+			}
+			continue
+		}
+		if m := pfx.Masked(); m != pfx {
+			v.add(p, "%q has host bits set; did you mean %q?", s, m.String())
+			continue
+		}
+		if j, dup := seen[pfx]; dup {
+			v.add(p, "duplicate of %s[%d]", path, j)
+			continue
+		}
+		seen[pfx] = i
+	}
+}
+
+// headers checks an identity header set.
+func (v *validator) headers(path string, h Headers) {
+	seen := make(map[string]int, len(h.Presets))
+	for i, s := range h.Presets {
+		p := indexPath(path+".presets", i)
+		switch j, dup := seen[s]; {
+		case s != PresetOAuth2Proxy && s != PresetAuthelia:
+			v.add(p, "must be %s or %s (got %q)", PresetOAuth2Proxy, PresetAuthelia, s)
+		case dup:
+			v.add(p, "duplicate of %s.presets[%d]", path, j)
+		default:
+			seen[s] = i
+		}
+	}
+}
+
+// routes checks gateway.routes.
+func (v *validator) routes(c Config, publicURL *url.URL) {
+	ownHost := ""
+	var ownPaths []string
+	if publicURL != nil {
+		ownHost = strings.ToLower(publicURL.Hostname())
+		ownPaths = c.OwnPaths()
+	}
+	names := make(map[string]int)
+	keys := make(map[[2]string]int)
+	for i, r := range c.Gateway.Routes {
+		p := indexPath("gateway.routes", i)
+
+		if r.Name != "" {
+			if j, dup := names[r.Name]; dup {
+				v.add(p+".name", "duplicate of gateway.routes[%d]", j)
+			} else {
+				names[r.Name] = i
+			}
+		}
+
+		host := strings.ToLower(r.Host)
+		hostOK := false
+		if r.Host == "" {
+			v.add(p+".host", `required: a host name such as "app.example.com", or a wildcard such as "*.example.com"`)
+		} else if msg := checkHostPattern(r.Host); msg != "" {
+			v.add(p+".host", "%s", msg)
+		} else {
+			hostOK = true
+		}
+		prefixOK := true
+		if r.PathPrefix != "" {
+			if msg := checkPathPrefix(r.PathPrefix); msg != "" {
+				v.add(p+".path_prefix", "%s", msg)
+				prefixOK = false
+			}
+		}
+		if hostOK && prefixOK {
+			prefix := r.PathPrefix
+			if prefix == "/" {
+				prefix = ""
+			}
+			key := [2]string{host, prefix}
+			if j, dup := keys[key]; dup {
+				v.add(p, "same host and path_prefix as gateway.routes[%d]", j)
+			} else {
+				keys[key] = i
+			}
+			if host == ownHost {
+				v.ownHostRoute(p, host, prefix, ownPaths)
+			}
+		}
+
+		v.upstreams(p, r)
+
+		if r.Timeout < 0 {
+			v.add(p+".timeout", "must not be negative (0 means gateway.upstream.response_header_timeout)")
+		}
+		if r.MaxBodyBytes < 0 {
+			v.add(p+".max_body_bytes", "must not be negative (0 means no limit)")
+		}
+		v.headers(p+".headers", r.Headers)
+	}
+}
+
+// ownHostRoute checks a route (at path p, with a valid prefix, "" for the
+// whole host) whose host is server.public_url's: it must not take any of
+// Gatehouse's own paths.
+func (v *validator) ownHostRoute(p, host, prefix string, ownPaths []string) {
+	if prefix == "" {
+		v.add(p+".host", "%q is the host of server.public_url, where Gatehouse serves its own pages: use another host, "+
+			"or set a path_prefix that does not overlap Gatehouse's paths (%s)", host, strings.Join(ownPaths, ", "))
+		return
+	}
+	for _, own := range ownPaths {
+		if prefixesOverlap(prefix, own) {
+			v.add(p+".path_prefix", "%q overlaps %q, which Gatehouse serves itself on the host of server.public_url (%s): "+
+				"choose a prefix that overlaps none of %s, or use another host", prefix, own, host, strings.Join(ownPaths, ", "))
+			return
+		}
+	}
+}
+
+// upstreams checks the upstreams and upstream_ca_file of route r (at
+// path p).
+func (v *validator) upstreams(p string, r Route) {
+	if len(r.Upstreams) == 0 {
+		v.add(p+".upstreams", `at least one is required: the URL of the app, such as "http://127.0.0.1:8080"`)
+	}
+	rule := urlRule{
+		want:    "an absolute http or https URL",
+		noQuery: true,
+		httpOK:  func(string) bool { return true },
+	}
+	seen := make(map[string]int, len(r.Upstreams))
+	https, bad := false, false
+	for k, raw := range r.Upstreams {
+		up := indexPath(p+".upstreams", k)
+		u, msg := checkURL(raw, rule)
+		if msg == "" {
+			if port := u.Port(); port != "" {
+				if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+					msg = "the port must be a number from 1 to 65535"
+				}
+			}
+		}
+		if msg != "" {
+			v.add(up, "%s", msg)
+			bad = true
+			continue
+		}
+		if j, dup := seen[raw]; dup {
+			v.add(up, "duplicate of %s.upstreams[%d]", p, j)
+			continue
+		}
+		seen[raw] = k
+		if u.Scheme == "https" {
+			https = true
+		}
+	}
+	switch f := r.UpstreamCAFile; {
+	case f == "":
+	case strings.TrimSpace(f) == "":
+		v.add(p+".upstream_ca_file", "must be a file path, or empty to trust the system's roots")
+	case !https && !bad && len(r.Upstreams) > 0:
+		v.add(p+".upstream_ca_file", "only applies to https upstreams, and this route has none: remove it, or use https upstreams")
+	}
+}
+
+// rules checks the shape of each field of gateway.rules. Whether the rules
+// compile into a policy (regular expressions, unreachable rules,
+// requirements on rules that do not use them) is checked by the policy
+// package, which config does not import.
+func (v *validator) rules(rules []Rule) {
+	for i, r := range rules {
+		p := indexPath("gateway.rules", i)
+
+		switch r.Decision {
+		case DecisionPublic, DecisionDeny, DecisionAuthenticated:
+		case "":
+			v.add(p+".decision", "required: %s, %s or %s", DecisionPublic, DecisionDeny, DecisionAuthenticated)
+		default:
+			v.oneOf(p+".decision", r.Decision, DecisionPublic, DecisionDeny, DecisionAuthenticated)
+		}
+
+		for k, h := range r.Hosts {
+			hp := indexPath(p+".hosts", k)
+			if h == "" {
+				v.add(hp, "must not be empty")
+			} else if msg := checkHostPattern(h); msg != "" {
+				v.add(hp, "%s", msg)
+			}
+		}
+
+		switch {
+		case r.PathPrefix != "" && r.PathRegex != "":
+			v.add(p, "set path_prefix or path_regex, not both")
+		case r.PathPrefix != "":
+			if msg := checkPathPrefix(r.PathPrefix); msg != "" {
+				v.add(p+".path_prefix", "%s", msg)
+			}
+		}
+
+		for k, m := range r.Methods {
+			mp := indexPath(p+".methods", k)
+			switch {
+			case m == "":
+				v.add(mp, "must not be empty")
+			case m == "*":
+				v.add(mp, `"*" is not a method; leave methods empty to match every method`)
+			case !isToken(m):
+				v.add(mp, "%q is not an HTTP method (a token such as GET or POST)", m)
+			}
+		}
+
+		for k, s := range r.Networks {
+			if msg := checkNetwork(s); msg != "" {
+				v.add(indexPath(p+".networks", k), "%s", msg)
+			}
+		}
+
+		if r.MaxSessionAge < 0 {
+			v.add(p+".max_session_age", "must not be negative (0 means no limit)")
+		}
+	}
+}
+
+// checkNetwork checks a rule's network: a CIDR prefix without host bits,
+// or a single address. It returns a message, or "".
+func checkNetwork(s string) string {
+	if s == "" {
+		return "must not be empty"
+	}
+	if strings.Contains(s, "/") {
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			return fmt.Sprintf("%q is not a CIDR prefix such as 10.0.0.0/8 or 2001:db8::/32", s)
+		}
+		if m := pfx.Masked(); m != pfx {
+			return fmt.Sprintf("%q has host bits set; did you mean %q?", s, m.String())
+		}
+		return ""
+	}
+	a, err := netip.ParseAddr(s)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("%q is not a CIDR prefix or an IP address", s)
+	case a.Zone() != "":
+		return fmt.Sprintf("%q must not have a zone", s)
+	}
+	return ""
+}
+
+// checkHostPattern checks a route or rule host: a DNS name, or "*."
+// followed by one (a wildcard for one or more leading labels). Case does
+// not matter. It returns a message, or "".
+func checkHostPattern(h string) string {
+	lh := strings.ToLower(h)
+	switch {
+	case lh == "*":
+		return `"*" alone is not a host: use a wildcard such as "*.example.com"`
+	case strings.HasPrefix(lh, "*."):
+		base := lh[2:]
+		if strings.Contains(base, "*") {
+			break
+		}
+		if base == "" {
+			return fmt.Sprintf(`wildcard %q: a domain name must follow "*.", as in "*.example.com"`, h)
+		}
+		if msg := checkDomain(base); msg != "" {
+			return fmt.Sprintf("wildcard %q: %s", h, msg)
+		}
+		return ""
+	case strings.Contains(lh, "*"):
+	case isIPAddress(lh):
+		return "must be a DNS name, not an IP address"
+	default:
+		return checkDomain(lh)
+	}
+	return fmt.Sprintf(`%q is not a valid wildcard: "*" may only be the whole first label, as in "*.example.com"`, h)
+}
+
+// checkPathPrefix checks a non-empty path prefix of a route or rule. It
+// must be in the canonical form request paths are normalised to before
+// they are matched (see policy.NormalizePath), or no request could match
+// it: starting with "/"; no empty, "." or ".." segments; only unreserved
+// characters, sub-delimiters, ":" and "@" raw; percent-encodings in upper
+// case, and never of an unreserved character, "/", "\", ";", a control
+// character or a double-encoded escape; no ";", "?", "#" or "\". It returns
+// a message, or "".
+func checkPathPrefix(p string) string {
+	if !strings.HasPrefix(p, "/") {
+		return fmt.Sprintf(`%q must start with "/"`, p)
+	}
+	prev := -1 // previous byte, raw or decoded, for overlong UTF-8
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c == '?' || c == '#':
+			return "must not contain a query or fragment (? or #)"
+		case c == ';':
+			return `must not contain ";" (matrix parameters are ignored when paths are matched)`
+		case c == '\\':
+			return "must not contain a backslash"
+		case c == '%':
+			if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
+				return "has an invalid percent-encoding (want % followed by two hex digits)"
+			}
+			d := hexVal(p[i+1])<<4 | hexVal(p[i+2])
+			switch {
+			case d == '/' || d == '\\':
+				return "must not contain an encoded slash or backslash (%2F, %5C): upstreams disagree on whether it separates segments"
+			case d == ';':
+				return "must not contain an encoded semicolon (%3B)"
+			case d < 0x20 || d == 0x7f:
+				return "must not contain control characters, raw or encoded"
+			case isUnreserved(d):
+				return fmt.Sprintf("must not percent-encode %q (%s): write it as is, the way request paths are normalised", string(rune(d)), p[i:i+3])
+			case !isUpperHexDigit(p[i+1]) || !isUpperHexDigit(p[i+2]):
+				return fmt.Sprintf("write percent-encodings in upper case (%s, not %s), the way request paths are normalised", strings.ToUpper(p[i:i+3]), p[i:i+3])
+			case d == '%' && i+4 < len(p) && isHex(p[i+3]) && isHex(p[i+4]):
+				return "must not contain a double-encoded escape (%25 followed by two hex digits)"
+			case isOverlong(prev, d):
+				return "must not contain an overlong UTF-8 encoding"
+			}
+			prev = int(d)
+			i += 2
+		case c != '/' && !isUnreserved(c) && !isSubDelim(c):
+			return "must not contain spaces, control characters, non-ASCII bytes or \" < > [ ] ^ ` { | }: percent-encode them"
+		default:
+			prev = int(c)
+		}
+	}
+	segs := strings.Split(p[1:], "/")
+	for k, seg := range segs {
+		switch {
+		case seg == "" && k < len(segs)-1:
+			return `must not contain "//" (empty segments): request paths are normalised without them`
+		case seg == "." || seg == "..":
+			return `must not contain "." or ".." segments: request paths are normalised without them`
+		}
+	}
+	return ""
+}
+
+// isUnreserved reports RFC 3986 unreserved characters.
+func isUnreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+// isSubDelim reports the reserved characters allowed raw in a path
+// segment besides ";" (RFC 3986 sub-delims, ":" and "@").
+func isSubDelim(c byte) bool {
+	return strings.IndexByte("!$&'()*+,=:@", c) >= 0
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func isUpperHexDigit(c byte) bool { return '0' <= c && c <= '9' || 'A' <= c && c <= 'F' }
+
+// hexVal returns the value of hex digit c.
+func hexVal(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}
+
+// isOverlong reports whether byte d after byte prev is part of an overlong
+// UTF-8 encoding ("%C0%AE" for ".").
+func isOverlong(prev int, d byte) bool {
+	switch {
+	case prev == 0xC0 || prev == 0xC1:
+		return d >= 0x80 && d <= 0xBF
+	case prev == 0xE0:
+		return d >= 0x80 && d <= 0x9F
+	case prev == 0xF0:
+		return d >= 0x80 && d <= 0x8F
+	}
+	return false
+}
+
+// prefixMatches reports whether path prefix prefix matches path at a
+// segment boundary: "/a" matches "/a" and "/a/b", not "/ab"; "/a/"
+// matches "/a/" and "/a/b", not "/a".
+func prefixMatches(prefix, path string) bool {
+	if prefix == "" || prefix == "/" || path == prefix {
+		return true
+	}
+	return strings.HasPrefix(path, prefix) && (strings.HasSuffix(prefix, "/") || path[len(prefix)] == '/')
+}
+
+// prefixesOverlap reports whether some path matches both prefixes.
+func prefixesOverlap(a, b string) bool {
+	return prefixMatches(a, b) || prefixMatches(b, a)
+}
+
+// OwnPaths returns the paths Gatehouse serves itself on the host of
+// server.public_url, as path prefixes matched at a segment boundary (like a
+// route's path_prefix: "/login" covers "/login" and "/login/x", "/static/"
+// everything under /static/). A gateway route on that host must overlap
+// none of them, and Validate refuses one that does. They are the sign-in
+// pages (/login, /logout), static files (/static/), health checks
+// (/healthz, /readyz), the forward-auth endpoints (/forward-auth/), the
+// gateway's own endpoints (/.gatehouse/), the OpenID provider (the path of
+// the issuer when it has one, otherwise each of its endpoints at the root)
+// and, when the demo is enabled, /demo/. The root page "/" itself is
+// Gatehouse's too, which is why such a route needs a path_prefix.
+func (c Config) OwnPaths() []string {
+	paths := []string{"/login", "/logout", "/static/", "/healthz", "/readyz", "/forward-auth/", "/.gatehouse/"}
+	issuerPath := ""
+	if u, err := url.Parse(c.IssuerURL()); err == nil {
+		issuerPath = strings.TrimSuffix(u.EscapedPath(), "/")
+	}
+	if issuerPath != "" {
+		paths = append(paths, issuerPath)
+	} else {
+		// The endpoints of idp/provider.go, served at the root.
+		paths = append(paths,
+			"/.well-known/openid-configuration", "/.well-known/jwks.json",
+			"/authorize", "/consent", "/consents", "/token", "/userinfo",
+			"/end_session", "/auth/logout", "/oauth2/endsession", "/revoke", "/introspect")
+	}
+	if c.Demo.Enabled {
+		paths = append(paths, "/demo/")
+	}
+	return paths
+}
