@@ -266,7 +266,8 @@ type Keys struct {
 type Scope struct {
 	Name        string `yaml:"name"`
 	Description string `yaml:"description"`
-	// Claims lists the claims (standard or custom) this scope releases.
+	// Claims lists the claims (standard or custom) this scope releases; an
+	// API scope that only authorises (checked by resource servers) has none.
 	Claims []string `yaml:"claims"`
 }
 

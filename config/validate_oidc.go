@@ -278,9 +278,6 @@ func (v *validator) scopes(scopes []Scope, customClaims map[string]bool) map[str
 		default:
 			names[s.Name] = i
 		}
-		if len(s.Claims) == 0 {
-			v.add(p+".claims", "at least one is required: the claims this scope releases")
-		}
 		seen := make(map[string]int)
 		for k, c := range s.Claims {
 			cp := fmt.Sprintf("%s.claims[%d]", p, k)

@@ -200,7 +200,6 @@ func TestValidateOIDCRejects(t *testing.T) {
 		{"scope offline_access", func(c *Config) { c.OIDC.Scopes[0].Name = "offline_access" }, `oidc.scopes[0].name: "offline_access" is a standard scope`},
 		{"scope groups", func(c *Config) { c.OIDC.Scopes[0].Name = "groups" }, `oidc.scopes[0].name: "groups" is a standard scope`},
 		{"scope duplicate", func(c *Config) { c.OIDC.Scopes[1].Name = "hub_admin" }, "oidc.scopes[1].name: duplicate of oidc.scopes[0]"},
-		{"scope without claims", func(c *Config) { c.OIDC.Scopes[0].Claims = nil }, "oidc.scopes[0].claims: at least one is required"},
 		{"scope unknown claim", func(c *Config) { c.OIDC.Scopes[1].Claims = []string{"department", "salary"} }, `oidc.scopes[1].claims[1]: unknown claim "salary": name a standard claim (name, given_name,`},
 		{"scope registered non-releasable claim", func(c *Config) { c.OIDC.Scopes[0].Claims = []string{"iss"} }, `oidc.scopes[0].claims[0]: unknown claim "iss"`},
 		{"scope sub", func(c *Config) { c.OIDC.Scopes[0].Claims = []string{"hub_admin", "sub"} }, `oidc.scopes[0].claims[1]: "sub" is in every ID token and userinfo response already`},
