@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/gatehouse-sso/gatehouse/identity"
@@ -75,10 +74,4 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r2 := r.Clone(r.Context())
 	SetIdentity(r2.Header, u)
 	g.rp.ServeHTTP(w, r2)
-}
-
-// wantsHTML reports whether the client is a browser navigating: it accepts
-// text/html and sends no credentials of its own.
-func wantsHTML(r *http.Request) bool {
-	return r.Header.Get("Authorization") == "" && strings.Contains(r.Header.Get("Accept"), "text/html")
 }

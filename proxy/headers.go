@@ -1,15 +1,10 @@
-// Package proxy guards upstream apps: it puts a signed-in user's identity
-// into request headers and forwards the request, after removing every
-// identity header the client sent itself.
-//
-// Today it serves the built-in demo upstream; routing, policy and
-// forward-auth build on the same pieces. It does not decide policy itself.
 package proxy
 
 import (
 	"net/http"
 	"strings"
 
+	"github.com/gatehouse-sso/gatehouse/config"
 	"github.com/gatehouse-sso/gatehouse/identity"
 )
 
@@ -23,6 +18,12 @@ const (
 	HeaderRemoteEmail                = "Remote-Email"
 	HeaderRemoteGroups               = "Remote-Groups"
 	HeaderRemoteName                 = "Remote-Name"
+	// HeaderAssertion carries the signed assertion: an ES256 JWT about the
+	// user whose audience is the route.
+	HeaderAssertion = "X-Gatehouse-Assertion"
+	// HeaderAccessToken carries the user's access token when a route asks
+	// for it.
+	HeaderAccessToken = "X-Forwarded-Access-Token"
 )
 
 // identityHeaders are removed from every client request before anything
@@ -31,30 +32,51 @@ const (
 var identityHeaders = []string{
 	HeaderForwardedUser, HeaderForwardedEmail, HeaderForwardedGroups, HeaderForwardedPreferredUsername,
 	HeaderRemoteUser, HeaderRemoteEmail, HeaderRemoteGroups, HeaderRemoteName,
-	"X-Forwarded-Access-Token", "X-Auth-Request-User", "X-Auth-Request-Email",
+	HeaderAccessToken, "X-Auth-Request-User", "X-Auth-Request-Email",
 	"X-Auth-Request-Groups", "X-Auth-Request-Preferred-Username", "X-Auth-Request-Access-Token",
-	"X-Gatehouse-Assertion", "X-Remote-User",
+	HeaderAssertion, "X-Remote-User",
 }
 
 // identitySet holds the names above lower-cased with '_' spelled as '-'.
+// It is built once and never written afterwards.
 var identitySet = func() map[string]bool {
 	m := make(map[string]bool, len(identityHeaders))
 	for _, h := range identityHeaders {
-		m[normalise(h)] = true
+		m[strings.ReplaceAll(strings.ToLower(h), "_", "-")] = true
 	}
 	return m
 }()
 
-func normalise(name string) string {
-	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
+// maxIdentityName bounds the names worth comparing: longer ones cannot be
+// identity headers.
+const maxIdentityName = 48
+
+// isIdentityHeader reports whether name is an identity header in any
+// spelling (case, '_' for '-'), without allocating.
+func isIdentityHeader(name string) bool {
+	if len(name) > maxIdentityName {
+		return false
+	}
+	var buf [maxIdentityName]byte
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '_':
+			c = '-'
+		}
+		buf[i] = c
+	}
+	return identitySet[string(buf[:len(name)])]
 }
 
 // StripIdentity removes every identity header from h, including spellings
 // with underscores ("X_Forwarded_User"), which CGI-style upstreams fold into
-// the same variable as the dashed name.
+// the same variable as the dashed name. It does not allocate.
 func StripIdentity(h http.Header) {
 	for name := range h {
-		if identitySet[normalise(name)] {
+		if isIdentityHeader(name) {
 			delete(h, name)
 		}
 	}
@@ -76,4 +98,63 @@ func SetIdentity(h http.Header, u identity.User) {
 	set(HeaderRemoteEmail, u.Email)
 	set(HeaderRemoteGroups, groups)
 	set(HeaderRemoteName, u.Name)
+}
+
+// headerSet is a compiled identity header selection (config.Headers).
+type headerSet struct {
+	oauth2Proxy bool
+	authelia    bool
+	assertion   bool
+	accessToken bool
+}
+
+func newHeaderSet(h config.Headers) headerSet {
+	s := headerSet{assertion: h.Assertion, accessToken: h.AccessToken}
+	for _, p := range h.Presets {
+		switch p {
+		case config.PresetOAuth2Proxy:
+			s.oauth2Proxy = true
+		case config.PresetAuthelia:
+			s.authelia = true
+		}
+	}
+	return s
+}
+
+// write sets p's identity headers into h (already stripped). Values are
+// prebuilt slices shared by every request of the principal: net/http
+// only reads them, and Header.Add copies before appending.
+func (s headerSet) write(h http.Header, p *principal, assertion, accessToken []string) {
+	if !p.service {
+		if s.oauth2Proxy {
+			setShared(h, HeaderForwardedUser, p.vUser)
+			setShared(h, HeaderForwardedEmail, p.vEmail)
+			setShared(h, HeaderForwardedGroups, p.vGroups)
+			setShared(h, HeaderForwardedPreferredUsername, p.vUser)
+		}
+		if s.authelia {
+			setShared(h, HeaderRemoteUser, p.vUser)
+			setShared(h, HeaderRemoteEmail, p.vEmail)
+			setShared(h, HeaderRemoteGroups, p.vGroups)
+			setShared(h, HeaderRemoteName, p.vName)
+		}
+	}
+	setShared(h, HeaderAssertion, assertion)
+	setShared(h, HeaderAccessToken, accessToken)
+}
+
+// setShared sets a canonical header name to a prebuilt value slice; nil
+// (an empty value) sends nothing.
+func setShared(h http.Header, name string, v []string) {
+	if v != nil {
+		h[name] = v
+	}
+}
+
+// one returns a one-element value slice, or nil for "".
+func one(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
 }

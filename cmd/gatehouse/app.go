@@ -7,12 +7,14 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/base32"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,6 +44,7 @@ type app struct {
 	sessions *session.Manager
 	oidc     *idp.Provider
 	keys     *keys.Manager
+	gateway  *proxy.Gateway
 	handler  http.Handler
 }
 
@@ -147,29 +150,47 @@ func newApp(ctx context.Context, cfg config.Config, st store.Store, log *slog.Lo
 		mux.Handle("/demo/", proxy.NewGuard(demoUpstream, login, "/login", log))
 	}
 	login.Mount(mux)
-	provider, km, err := newProvider(ctx, cfg, st, log, users, sessions, protector, pages)
+	gwClient, err := gatewayClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var extra []clients.Spec
+	if gwClient != nil {
+		extra = append(extra, *gwClient)
+	}
+	provider, km, err := newProvider(ctx, cfg, st, log, users, sessions, protector, pages, extra...)
 	if err != nil {
 		return nil, err
 	}
 	provider.Mount(mux)
 	server.Health(mux, st, log)
 	mux.Handle("GET /static/", web.Static())
-	var h http.Handler = server.WithNotFound(mux, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+
+	gw, err := newGateway(cfg, st, log, km, users, mux, gwClient, secrets, pages,
+		[]string{sessions.CookieName(), protector.CookieName()})
+	if err != nil {
+		return nil, err
+	}
+	sessions.OnEnd(func(ctx context.Context, rec session.Record) { gw.EndSSO(ctx, rec.SID) })
+	own := server.WithNotFound(mux, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pages.Error(w, http.StatusNotFound, "There is nothing at this address.")
 	}))
+	h := gw.Dispatch(own)
 	if secure && cfg.Server.TLS.Mode == config.TLSFiles {
 		h = hsts(h)
 	}
-	return &app{cfg: cfg, log: log, store: st, users: users, sessions: sessions, oidc: provider, keys: km, handler: server.Middleware(h, log)}, nil
+	return &app{cfg: cfg, log: log, store: st, users: users, sessions: sessions, oidc: provider, keys: km,
+		gateway: gw, handler: server.Middleware(h, log)}, nil
 }
 
 // newProvider wires the OpenID provider: signing keys (refreshed and
 // rotated in the background until ctx ends), the client registry, the
 // grant store, and the endpoints under the issuer's path.
 func newProvider(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logger,
-	users *identity.Directory, sessions *session.Manager, protector *csrf.Protector, pages *web.Renderer) (*idp.Provider, *keys.Manager, error) {
+	users *identity.Directory, sessions *session.Manager, protector *csrf.Protector, pages *web.Renderer,
+	extra ...clients.Spec) (*idp.Provider, *keys.Manager, error) {
 	o := cfg.OIDC
-	specs := make([]clients.Spec, 0, len(o.Clients))
+	specs := make([]clients.Spec, 0, len(o.Clients)+len(extra))
 	longest := max(o.AccessTokenTTL.D(), o.IDTokenTTL.D())
 	for _, c := range o.Clients {
 		specs = append(specs, clients.Spec{
@@ -182,6 +203,14 @@ func newProvider(ctx context.Context, cfg config.Config, st store.Store, log *sl
 		})
 		longest = max(longest, c.AccessTokenTTL.D(), c.IDTokenTTL.D())
 	}
+	for _, e := range extra {
+		for i, c := range o.Clients {
+			if c.ClientID == e.ID {
+				return nil, nil, fmt.Errorf("%s: client id %q is reserved for the gateway's internal client", o.ClientPath(i), e.ID)
+			}
+		}
+	}
+	specs = append(specs, extra...)
 	registry, err := clients.New(specs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("oidc clients: %w", err)
@@ -296,4 +325,85 @@ func ensureDemoUser(ctx context.Context, users *identity.Directory) (string, err
 		return "", fmt.Errorf("create demo user: %w", err)
 	}
 	return password, nil
+}
+
+// gatewayClient is the gateway's internal OIDC client: redirect URLs on
+// every exact app host and on Gatehouse's own host, first-party (no
+// consent), PKCE, and a secret generated for this process (the gateway
+// exchanges codes in process, so no other process needs it). It is nil
+// when no app host is configured.
+func gatewayClient(cfg config.Config) (*clients.Spec, error) {
+	redirects, postLogout, err := proxy.ClientRedirectURLs(cfg.Server.PublicURL, cfg.Gateway)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	if redirects == nil {
+		return nil, nil
+	}
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return &clients.Spec{
+		ID: proxy.ClientID, Secret: base64.RawURLEncoding.EncodeToString(b[:]), Name: "Gatehouse gateway",
+		RedirectURLs: redirects, PostLogoutRedirectURLs: postLogout, SkipConsent: true, RequirePKCE: true,
+		GrantTypes: []string{clients.GrantAuthorizationCode, clients.GrantRefreshToken},
+	}, nil
+}
+
+// newGateway wires the gateway: the compiled rules, routes, the internal
+// OIDC client (served in process by idpHandler) and the app cookie.
+func newGateway(cfg config.Config, st store.Store, log *slog.Logger, km *keys.Manager, users *identity.Directory,
+	idpHandler http.Handler, client *clients.Spec, secrets [][]byte, pages *web.Renderer, strip []string) (*proxy.Gateway, error) {
+	pol, err := compileGatewayPolicy(cfg.Gateway.Rules)
+	if err != nil {
+		return nil, err
+	}
+	// Ask at sign-in for the custom scopes the rules require, so a
+	// browser session can hold them.
+	var scopes []string
+	for _, r := range cfg.Gateway.Rules {
+		for _, s := range r.Scopes {
+			for _, known := range cfg.OIDC.Scopes {
+				if known.Name == s && !slices.Contains(scopes, s) {
+					scopes = append(scopes, s)
+				}
+			}
+		}
+	}
+	o := proxy.Options{
+		Gateway: cfg.Gateway, PublicURL: cfg.Server.PublicURL, Issuer: cfg.IssuerURL(),
+		Policy: pol, Keys: km, Scopes: scopes, Store: st, Users: users,
+		Revocations: revocations{grants.New(st, grants.Options{})},
+		Secrets:     secrets, SessionTTL: cfg.Session.AbsoluteTimeout.D(), StripCookies: strip,
+		Pages: pages, Log: log,
+	}
+	if client != nil {
+		o.IdP, o.ClientID, o.ClientSecret = idpHandler, client.ID, client.Secret
+	}
+	gw, err := proxy.New(o)
+	if err != nil {
+		return nil, err
+	}
+	return gw, nil
+}
+
+// revocations tells the gateway whether an access token was revoked, from
+// the IdP's grant records.
+type revocations struct{ g *grants.Store }
+
+func (r revocations) AccessTokenLive(ctx context.Context, jti, gid string) (bool, error) {
+	revoked, err := r.g.AccessTokenRevoked(ctx, jti)
+	if err != nil || revoked {
+		return false, err
+	}
+	if gid == "" {
+		return true, nil
+	}
+	_, err = r.g.Grant(ctx, gid)
+	switch {
+	case errors.Is(err, grants.ErrNotFound), errors.Is(err, grants.ErrRevoked):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
 }

@@ -1,0 +1,196 @@
+package proxy
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse-sso/gatehouse/policy"
+)
+
+// flavour is the reverse proxy asking a forward-auth question.
+type flavour uint8
+
+const (
+	nginx flavour = iota
+	traefik
+	caddy
+)
+
+// Forward-auth endpoint paths. The /forward-auth/ ones are meant for
+// Gatehouse's own host; the /.gatehouse/auth ones for a proxy that sends
+// its subrequest on the app's host. Both answer on any host.
+const (
+	PathForwardAuthNginx   = "/forward-auth/nginx"
+	PathForwardAuthTraefik = "/forward-auth/traefik"
+	PathForwardAuthCaddy   = "/forward-auth/caddy"
+)
+
+// HeaderLocation carries, in forward-auth 401 answers, the relative URL a
+// browser should be sent to for signing in (nginx: auth_request_set it
+// and redirect to it in the 401 error_page).
+const HeaderLocation = "X-Gatehouse-Location"
+
+func forwardAuthFlavour(path string) (flavour, bool) {
+	switch path {
+	case PathForwardAuthNginx, pathAuth, pathAuth + "/nginx":
+		return nginx, true
+	case PathForwardAuthTraefik, pathAuth + "/traefik":
+		return traefik, true
+	case PathForwardAuthCaddy, pathAuth + "/caddy":
+		return caddy, true
+	}
+	return 0, false
+}
+
+// forwardAuth answers a reverse proxy's question about an original
+// request: 200 with identity headers when the policy allows it, 401 when
+// the user must sign in (Traefik and Caddy: a 302 to the sign-in start
+// for browsers), 403 when the user may not, 503 when the store fails.
+// Every answer has an empty body and Content-Length: 0, so the proxy
+// keeps its connection alive. Only trusted proxies may ask.
+func (g *Gateway) forwardAuth(w http.ResponseWriter, r *http.Request, f flavour) {
+	ctx := r.Context()
+	peer := peerAddr(r)
+	if !g.trusted.contains(peer) {
+		g.log.WarnContext(ctx, "gateway: forward-auth request from a peer outside gateway.trusted_proxies refused", "peer", peer.String())
+		empty(w, http.StatusForbidden)
+		return
+	}
+	// Strip before anything reads the request.
+	StripIdentity(r.Header)
+	bad := http.StatusBadRequest
+	if f == nginx {
+		bad = http.StatusForbidden // auth_request turns anything but 2xx, 401, 403 into a 500
+	}
+	method, hostport, uri := original(r, f)
+	host, ok := g.hostKey(hostport)
+	if !ok || !strings.HasPrefix(uri, "/") {
+		empty(w, bad)
+		return
+	}
+	rawPath, rawQuery, _ := strings.Cut(uri, "?")
+	path, err := policy.NormalizePath(rawPath)
+	if err != nil {
+		empty(w, bad)
+		return
+	}
+	rt := g.table.match(host, path)
+	p, res := g.authenticate(ctx, r, host, rt == nil || rt.bearer)
+	var sub *policy.Subject
+	if res == authOK {
+		sub = &p.subject
+	}
+	out := g.pol.Decide(policy.Request{Host: host, Path: path, Method: method, ClientIP: g.trusted.clientIP(r, peer)}, sub, g.now())
+	switch {
+	case res == authUnavailable && out.Effect != policy.Allow:
+		empty(w, http.StatusServiceUnavailable)
+		return
+	case res == authBadToken && out.Effect != policy.Allow:
+		challenge(w, `Bearer realm="gatehouse", error="invalid_token"`)
+		return
+	}
+	switch out.Effect {
+	case policy.Allow:
+		if p != nil {
+			if g.fa.accessToken {
+				switch p, res = g.fresh(ctx, r, p); res {
+				case authUnavailable:
+					empty(w, http.StatusServiceUnavailable)
+					return
+				case authNone:
+					g.faSignIn(w, r, f, path, rawQuery, policy.NeedLogin)
+					return
+				}
+			}
+			var assertion, token []string
+			if g.fa.assertion {
+				aud := host
+				if rt != nil {
+					aud = rt.aud
+				}
+				assertion = g.assertion(ctx, p, aud)
+			}
+			if g.fa.accessToken {
+				token = p.token
+			}
+			g.fa.write(w.Header(), p, assertion, token)
+		}
+		// Only the proxy sees a 200 (no Cache-Control needed).
+		w.Header()["Content-Length"] = zeroLength
+		w.WriteHeader(http.StatusOK)
+	case policy.NeedLogin, policy.Reauthenticate:
+		g.faSignIn(w, r, f, path, rawQuery, out.Effect)
+	default:
+		empty(w, http.StatusForbidden)
+	}
+}
+
+// faSignIn answers a forward-auth request whose user must sign in.
+func (g *Gateway) faSignIn(w http.ResponseWriter, r *http.Request, f flavour, path, rawQuery string, e policy.Effect) {
+	start := g.startURL(path, rawQuery)
+	if f != nginx && wantsHTML(r) {
+		redirect(w, start)
+		return
+	}
+	w.Header()[HeaderLocation] = []string{start}
+	if e == policy.Reauthenticate {
+		challenge(w, `Bearer realm="gatehouse", error="insufficient_user_authentication"`)
+		return
+	}
+	challenge(w, `Bearer realm="gatehouse"`)
+}
+
+// original returns the method, host and request URI of the request a
+// forward-auth question is about: nginx's X-Original-URL and
+// X-Original-Method (or X-Original-URI with Host), Traefik's and Caddy's
+// X-Forwarded-Method, -Host and -Uri. Called only for trusted peers.
+func original(r *http.Request, f flavour) (method, host, uri string) {
+	h := r.Header
+	method = first(h["X-Forwarded-Method"])
+	host = first(h["X-Forwarded-Host"])
+	uri = first(h["X-Forwarded-Uri"])
+	if f == nginx {
+		if m := first(h["X-Original-Method"]); m != "" {
+			method = m
+		}
+		if u := first(h["X-Original-Url"]); u != "" {
+			host, uri = splitURL(u)
+		} else if u := first(h["X-Original-Uri"]); u != "" {
+			uri = u
+		}
+	}
+	if host == "" {
+		host = r.Host
+	}
+	if method == "" {
+		method = http.MethodGet
+	}
+	return method, host, uri
+}
+
+// splitURL splits an absolute URL into its host and request URI without
+// allocating; both are empty when it is not absolute.
+func splitURL(u string) (host, uri string) {
+	i := strings.Index(u, "://")
+	if i <= 0 {
+		return "", ""
+	}
+	rest := u[i+3:]
+	j := strings.IndexAny(rest, "/?#")
+	switch {
+	case j < 0:
+		return rest, "/"
+	case rest[j] == '/':
+		return rest[:j], rest[j:]
+	case rest[j] == '?':
+		return rest[:j], "/" + rest[j:]
+	}
+	return rest[:j], "/"
+}
+
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}

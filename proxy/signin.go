@@ -1,0 +1,506 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-sso/gatehouse/config"
+	"github.com/gatehouse-sso/gatehouse/policy"
+	"github.com/gatehouse-sso/gatehouse/store"
+)
+
+// Lifetimes of sign-in state.
+const (
+	flowTTL   = 10 * time.Minute
+	ticketTTL = 2 * time.Minute
+	// maxReturnLen bounds a return-to target.
+	maxReturnLen = 2048
+)
+
+// flowRecord is a sign-in in progress, stored under its state.
+type flowRecord struct {
+	Host        string `json:"host"`
+	RD          string `json:"rd"`
+	Nonce       string `json:"nonce"`
+	Verifier    string `json:"verifier"`
+	RedirectURI string `json:"redirect_uri"`
+}
+
+// ticket hands a sign-in completed on Gatehouse's host to the app host.
+type ticket struct {
+	SessionID string `json:"sid"`
+	Host      string `json:"host"`
+	State     string `json:"state"`
+	RD        string `json:"rd"`
+}
+
+// ClientRedirectURLs returns the redirect URLs and post-logout redirect
+// URLs of the gateway's internal OIDC client for a configuration: the
+// callback on every exact app host (of routes and rules) and on
+// Gatehouse's own host, which serves the sign-ins of wildcard hosts. It
+// returns nil when no app host is configured (no client is needed then).
+func ClientRedirectURLs(publicURL string, g config.Gateway) (redirects, postLogout []string, err error) {
+	pub, err := url.Parse(publicURL)
+	if err != nil || pub.Host == "" {
+		return nil, nil, errors.New("proxy: public URL is not absolute")
+	}
+	own, ok := hostKey(pub.Host)
+	if !ok {
+		return nil, nil, errors.New("proxy: public URL host is malformed")
+	}
+	var hosts []string
+	found := false
+	add := func(h string) {
+		h = strings.ToLower(strings.TrimSuffix(h, "."))
+		found = true
+		if !strings.HasPrefix(h, "*.") && !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	for _, r := range g.Routes {
+		add(r.Host)
+	}
+	for _, r := range g.Rules {
+		for _, h := range r.Hosts {
+			add(h)
+		}
+	}
+	if !found {
+		return nil, nil, nil
+	}
+	if !slices.Contains(hosts, own) {
+		hosts = append(hosts, own)
+	}
+	port := ""
+	if p := pub.Port(); p != "" {
+		port = ":" + p
+	}
+	for _, h := range hosts {
+		if strings.IndexByte(h, ':') >= 0 {
+			h = "[" + h + "]"
+		}
+		origin := pub.Scheme + "://" + h + port
+		redirects = append(redirects, origin+pathCallback)
+		postLogout = append(postLogout, origin+"/")
+	}
+	return redirects, postLogout, nil
+}
+
+// callbackFor is the redirect URI of a sign-in for host: the host's own
+// callback when registered (exact hosts), else Gatehouse's, which hands
+// the session over with a ticket.
+func (g *Gateway) callbackFor(host string) string {
+	if g.hosts.exact[host] || host == g.own {
+		return g.origin(host) + pathCallback
+	}
+	return g.ownOrigin + pathCallback
+}
+
+// internal serves /.gatehouse/ on an app host (or Gatehouse's own).
+func (g *Gateway) internal(w http.ResponseWriter, r *http.Request, host, path string) {
+	h := w.Header()
+	h["Cache-Control"] = noStore
+	switch path {
+	case pathStart, pathCallback, pathHandoff:
+		if r.Method != http.MethodGet {
+			h.Set("Allow", "GET")
+			g.fail(w, r, http.StatusMethodNotAllowed, "This address only answers GET.")
+			return
+		}
+	case pathLogout:
+		if r.Method != http.MethodGet && r.Method != http.MethodPost {
+			h.Set("Allow", "GET, POST")
+			g.fail(w, r, http.StatusMethodNotAllowed, "This address only answers GET and POST.")
+			return
+		}
+	}
+	switch path {
+	case pathStart:
+		g.start(w, r, host)
+	case pathCallback:
+		g.callback(w, r, host)
+	case pathHandoff:
+		g.handoff(w, r, host)
+	case pathLogout:
+		g.logout(w, r, host)
+	default:
+		if f, ok := forwardAuthFlavour(path); ok && g.faEnabled {
+			g.forwardAuth(w, r, f)
+			return
+		}
+		g.fail(w, r, http.StatusNotFound, "There is nothing at this address.")
+	}
+}
+
+// start begins a sign-in on host: it stores state, nonce and PKCE
+// verifier, binds the state to the browser with a host-only cookie and
+// sends the browser to the IdP. When the browser already has a session
+// that the target's rule wants refreshed (second factor, session age),
+// the IdP is asked to authenticate again.
+func (g *Gateway) start(w http.ResponseWriter, r *http.Request, host string) {
+	ctx := r.Context()
+	if g.idp == nil || !g.hosts.has(host) && host != g.own {
+		g.fail(w, r, http.StatusNotFound, "Sign-in is not available on this host.")
+		return
+	}
+	rd, ok := g.returnTo(r.URL.Query().Get("rd"), host)
+	if !ok {
+		g.log.InfoContext(ctx, "gateway: unsafe return URL refused", "host", host)
+		g.fail(w, r, http.StatusBadRequest, "The return address is not on this site.")
+		return
+	}
+	var opts []oauth2.AuthCodeOption
+	if p, res := g.authenticate(ctx, r, host, false); res == authOK {
+		rdPath, _, _ := strings.Cut(rd, "?")
+		if np, err := policy.NormalizePath(rdPath); err == nil {
+			out := g.pol.Decide(policy.Request{Host: host, Path: np, Method: http.MethodGet,
+				ClientIP: g.trusted.clientIP(r, peerAddr(r))}, &p.subject, g.now())
+			switch out.Effect {
+			case policy.Allow:
+				redirect(w, rd) // nothing to do
+				return
+			case policy.Reauthenticate:
+				opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"))
+				if age := g.pol.Rule(out.RuleIndex).MaxSessionAge; age > 0 {
+					opts = append(opts, oauth2.SetAuthURLParam("max_age", strconv.Itoa(int(age/time.Second))))
+				}
+			}
+		}
+	}
+	state, nonce, verifier := randomToken(), randomToken(), oauth2.GenerateVerifier()
+	f := flowRecord{Host: host, RD: rd, Nonce: nonce, Verifier: verifier, RedirectURI: g.callbackFor(host)}
+	b, _ := json.Marshal(f)
+	if err := g.o.Store.Create(ctx, hashKey(keyFlow, state), b, flowTTL); err != nil {
+		g.log.ErrorContext(ctx, "gateway: store sign-in state", "err", err)
+		g.fail(w, r, http.StatusServiceUnavailable, "Sign-in is temporarily unavailable. Try again in a moment.")
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: g.flowCookie(state), Value: state, Path: "/", MaxAge: int(flowTTL / time.Second),
+		Secure: g.secure, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+	})
+	opts = append(opts, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce),
+		oauth2.SetAuthURLParam("redirect_uri", f.RedirectURI))
+	redirect(w, g.oauth.AuthCodeURL(state, opts...))
+}
+
+// flowCookie names the cookie that binds a sign-in's state to the
+// browser that started it; one per sign-in, so parallel tabs do not
+// overwrite each other.
+func (g *Gateway) flowCookie(state string) string {
+	sum := sha256.Sum256([]byte("gatehouse flow cookie\x00" + state))
+	return g.flowPrefix + base64.RawURLEncoding.EncodeToString(sum[:6])
+}
+
+// boundState reports whether the browser holds the binding cookie of
+// state, and clears it.
+func (g *Gateway) boundState(w http.ResponseWriter, r *http.Request, state string) bool {
+	name := g.flowCookie(state)
+	got := cookieValue(r.Header, name)
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, Expires: time.Unix(0, 0),
+		Secure: g.secure, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(state)) == 1
+}
+
+// returnTo validates a return-to target for host and returns it as a
+// same-host relative URL (path and query). Relative targets must be
+// absolute paths ("/x", not "//x" or "/\x"); absolute ones must name
+// host itself with the gateway's scheme and port. Control characters,
+// backslashes, user info and over-long targets are refused.
+func (g *Gateway) returnTo(raw, host string) (string, bool) {
+	if raw == "" {
+		return "/", true
+	}
+	if len(raw) > maxReturnLen {
+		return "", false
+	}
+	for i := 0; i < len(raw); i++ {
+		if c := raw[i]; c < 0x20 || c == 0x7f || c == '\\' {
+			return "", false
+		}
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.User != nil || u.Opaque != "" {
+		return "", false
+	}
+	if u.Scheme == "" && u.Host == "" {
+		if !strings.HasPrefix(raw, "/") || strings.HasPrefix(raw, "//") {
+			return "", false
+		}
+	} else {
+		if u.Scheme != g.scheme || u.Host == "" {
+			return "", false
+		}
+		h, ok := hostKey(u.Host)
+		if !ok || h != host || portOf(u, g.scheme) != g.port {
+			return "", false
+		}
+	}
+	path := u.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	if !strings.HasPrefix(path, "/") || strings.HasPrefix(path, "//") {
+		return "", false
+	}
+	if u.RawQuery != "" {
+		path += "?" + u.RawQuery
+	}
+	return path, true
+}
+
+// portOf is u's explicit port as ":n", "" for none or the scheme's
+// default.
+func portOf(u *url.URL, scheme string) string {
+	p := u.Port()
+	if p == "" || (scheme == "https" && p == "443") || (scheme == "http" && p == "80") {
+		return ""
+	}
+	return ":" + p
+}
+
+// callback finishes a sign-in: the state must be live and, on the app
+// host, bound to this browser; the code is exchanged in process with the
+// PKCE verifier and the ID token verified (signature, issuer, audience,
+// nonce). On the app host it sets the app cookie; on Gatehouse's host
+// (wildcard app hosts) it hands the session over with a ticket.
+func (g *Gateway) callback(w http.ResponseWriter, r *http.Request, host string) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	state := q.Get("state")
+	if state == "" || len(state) > 256 || g.idp == nil {
+		g.fail(w, r, http.StatusBadRequest, "This sign-in link is not valid. Go back to the app and try again.")
+		return
+	}
+	raw, err := g.o.Store.Take(ctx, hashKey(keyFlow, state))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		g.fail(w, r, http.StatusBadRequest, "This sign-in expired or was already used. Go back to the app and try again.")
+		return
+	case err != nil:
+		g.log.ErrorContext(ctx, "gateway: take sign-in state", "err", err)
+		g.fail(w, r, http.StatusServiceUnavailable, "Sign-in is temporarily unavailable. Try again in a moment.")
+		return
+	}
+	var f flowRecord
+	if err := json.Unmarshal(raw, &f); err != nil {
+		g.fail(w, r, http.StatusBadRequest, "This sign-in link is not valid. Go back to the app and try again.")
+		return
+	}
+	sameHost := f.Host == host
+	switch {
+	case sameHost && !g.boundState(w, r, state):
+		g.log.InfoContext(ctx, "gateway: sign-in callback without its binding cookie", "host", host)
+		g.fail(w, r, http.StatusBadRequest, "This sign-in was started in another browser. Go back to the app and try again.")
+		return
+	case !sameHost && (host != g.own || f.RedirectURI != g.ownOrigin+pathCallback):
+		g.fail(w, r, http.StatusBadRequest, "This sign-in link is not valid. Go back to the app and try again.")
+		return
+	}
+	if iss := q.Get("iss"); iss != "" && iss != g.issuer {
+		g.fail(w, r, http.StatusBadRequest, "This sign-in came from an unexpected issuer.")
+		return
+	}
+	if e := q.Get("error"); e != "" {
+		g.log.InfoContext(ctx, "gateway: sign-in not completed", "error", e)
+		g.fail(w, r, http.StatusForbidden, "Sign-in was not completed. Go back to the app and try again.")
+		return
+	}
+	tok, err := g.oauth.Exchange(context.WithValue(ctx, oauth2.HTTPClient, g.idp), q.Get("code"),
+		oauth2.VerifierOption(f.Verifier), oauth2.SetAuthURLParam("redirect_uri", f.RedirectURI))
+	if err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
+			g.log.InfoContext(ctx, "gateway: code exchange refused", "error", re.ErrorCode)
+			g.fail(w, r, http.StatusBadRequest, "Sign-in failed. Go back to the app and try again.")
+			return
+		}
+		g.log.ErrorContext(ctx, "gateway: code exchange", "err", err)
+		g.fail(w, r, http.StatusServiceUnavailable, "Sign-in is temporarily unavailable. Try again in a moment.")
+		return
+	}
+	rawID, _ := tok.Extra("id_token").(string)
+	idt, err := g.verifier.Verify(ctx, rawID)
+	if err != nil || subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(f.Nonce)) != 1 {
+		g.log.WarnContext(ctx, "gateway: ID token refused", "err", err)
+		g.fail(w, r, http.StatusBadRequest, "Sign-in failed. Go back to the app and try again.")
+		return
+	}
+	var claims struct {
+		Sid      string   `json:"sid"`
+		AuthTime int64    `json:"auth_time"`
+		Amr      []string `json:"amr"`
+	}
+	_ = idt.Claims(&claims)
+	now := g.now()
+	rec := appSession{
+		UserID: idt.Subject, SID: claims.Sid, Scopes: strings.Fields(stringExtra(tok, "scope")),
+		AMR: claims.Amr, Created: now, Expires: now.Add(g.o.SessionTTL),
+	}
+	if claims.AuthTime > 0 {
+		rec.AuthTime = time.Unix(claims.AuthTime, 0)
+	}
+	if g.cookieDomain == "" {
+		rec.Host = f.Host
+	}
+	if g.wantTokens {
+		rec.AccessToken, rec.AccessExpiry, rec.RefreshToken = tok.AccessToken, tok.Expiry, tok.RefreshToken
+	}
+	id, err := g.createSession(ctx, rec)
+	if err != nil {
+		g.log.ErrorContext(ctx, "gateway: create app session", "err", err)
+		g.fail(w, r, http.StatusServiceUnavailable, "Sign-in is temporarily unavailable. Try again in a moment.")
+		return
+	}
+	g.log.InfoContext(ctx, "gateway: signed in", "host", f.Host, "user_id", rec.UserID)
+	if sameHost {
+		if err := g.setAppCookie(w, id); err != nil {
+			g.log.ErrorContext(ctx, "gateway: set app cookie", "err", err)
+			g.fail(w, r, http.StatusInternalServerError, "Sign-in failed. Try again.")
+			return
+		}
+		redirect(w, f.RD)
+		return
+	}
+	t := randomToken()
+	b, _ := json.Marshal(ticket{SessionID: id, Host: f.Host, State: state, RD: f.RD})
+	if err := g.o.Store.Create(ctx, hashKey(keyTicket, t), b, ticketTTL); err != nil {
+		g.log.ErrorContext(ctx, "gateway: store sign-in ticket", "err", err)
+		g.fail(w, r, http.StatusServiceUnavailable, "Sign-in is temporarily unavailable. Try again in a moment.")
+		return
+	}
+	redirect(w, g.origin(f.Host)+pathHandoff+"?ticket="+url.QueryEscape(t))
+}
+
+func stringExtra(t *oauth2.Token, key string) string {
+	s, _ := t.Extra(key).(string)
+	return s
+}
+
+// handoff redeems a ticket on the app host it was made for, in the
+// browser that started the sign-in, and sets the app cookie.
+func (g *Gateway) handoff(w http.ResponseWriter, r *http.Request, host string) {
+	ctx := r.Context()
+	t := r.URL.Query().Get("ticket")
+	if t == "" || len(t) > 256 {
+		g.fail(w, r, http.StatusBadRequest, "This sign-in link is not valid. Go back to the app and try again.")
+		return
+	}
+	raw, err := g.o.Store.Take(ctx, hashKey(keyTicket, t))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		g.fail(w, r, http.StatusBadRequest, "This sign-in expired or was already used. Go back to the app and try again.")
+		return
+	case err != nil:
+		g.log.ErrorContext(ctx, "gateway: take sign-in ticket", "err", err)
+		g.fail(w, r, http.StatusServiceUnavailable, "Sign-in is temporarily unavailable. Try again in a moment.")
+		return
+	}
+	var tk ticket
+	if err := json.Unmarshal(raw, &tk); err != nil || tk.Host != host || !g.boundState(w, r, tk.State) {
+		if tk.SessionID != "" {
+			if err := g.endSession(ctx, tk.SessionID); err != nil {
+				g.log.WarnContext(ctx, "gateway: end app session of a refused ticket", "err", err)
+			}
+		}
+		g.log.InfoContext(ctx, "gateway: sign-in ticket refused", "host", host)
+		g.fail(w, r, http.StatusBadRequest, "This sign-in was started in another browser. Go back to the app and try again.")
+		return
+	}
+	if err := g.setAppCookie(w, tk.SessionID); err != nil {
+		g.fail(w, r, http.StatusInternalServerError, "Sign-in failed. Try again.")
+		return
+	}
+	redirect(w, tk.RD)
+}
+
+// logout ends the app session of the request, clears the app cookie and
+// sends the browser to the IdP's end_session, which ends the SSO session
+// (and with it the app sessions on other hosts) and returns to this
+// host's home page when that is registered.
+func (g *Gateway) logout(w http.ResponseWriter, r *http.Request, host string) {
+	ctx := r.Context()
+	if raw := cookieValue(r.Header, g.cookieName); raw != "" {
+		if id, ok := g.decodeCookie(raw); ok {
+			if err := g.endSession(ctx, id); err != nil {
+				g.log.ErrorContext(ctx, "gateway: end app session", "err", err)
+				g.fail(w, r, http.StatusServiceUnavailable, "Sign-out is temporarily unavailable. Try again in a moment.")
+				return
+			}
+		}
+	}
+	g.clearAppCookie(w)
+	v := url.Values{"client_id": {g.oauth.ClientID}}
+	if g.hosts.exact[host] || host == g.own {
+		v.Set("post_logout_redirect_uri", g.origin(host)+"/")
+	}
+	redirect(w, strings.TrimSuffix(g.issuer, "/")+"/end_session?"+v.Encode())
+}
+
+// keySet verifies ID token signatures with the IdP's keys in process.
+type keySet struct{ k Keys }
+
+func (s keySet) VerifySignature(_ context.Context, jwt string) ([]byte, error) {
+	payload, _, err := s.k.Verify(jwt)
+	return payload, err
+}
+
+// inProcess is an http.RoundTripper that serves requests with a handler
+// in this process: the gateway's calls to its own IdP never leave it.
+type inProcess struct{ h http.Handler }
+
+func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
+	in := req.Clone(req.Context())
+	in.RequestURI = req.URL.RequestURI()
+	in.Host = req.URL.Host
+	in.RemoteAddr = "127.0.0.1:0"
+	if in.Body == nil {
+		in.Body = http.NoBody
+	}
+	rec := &recorder{h: http.Header{}}
+	t.h.ServeHTTP(rec, in)
+	if rec.code == 0 {
+		rec.code = http.StatusOK
+	}
+	return &http.Response{
+		Status: strconv.Itoa(rec.code) + " " + http.StatusText(rec.code), StatusCode: rec.code,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: rec.h, Body: io.NopCloser(bytes.NewReader(rec.buf.Bytes())),
+		ContentLength: int64(rec.buf.Len()), Request: req,
+	}, nil
+}
+
+// recorder is the ResponseWriter of an in-process request.
+type recorder struct {
+	h    http.Header
+	code int
+	buf  bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.h }
+
+func (r *recorder) WriteHeader(code int) {
+	if r.code == 0 {
+		r.code = code
+	}
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	return r.buf.Write(b)
+}
