@@ -3,25 +3,18 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -33,6 +26,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-sso/gatehouse/certstore"
+	"github.com/gatehouse-sso/gatehouse/internal/pebbletest"
 	"github.com/gatehouse-sso/gatehouse/store"
 	"github.com/gatehouse-sso/gatehouse/store/bolt"
 	"github.com/gatehouse-sso/gatehouse/store/memory"
@@ -238,218 +232,6 @@ func TestSlogCore(t *testing.T) {
 	}
 }
 
-// ---- Pebble ----
-
-// pebbleBinary finds pebble in PATH or GOPATH/bin. Without it the test is
-// skipped, except in CI (CI=true), where it must be installed.
-func pebbleBinary(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("pebble"); err == nil {
-		return p
-	}
-	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		for _, dir := range filepath.SplitList(strings.TrimSpace(string(out))) {
-			p := filepath.Join(dir, "bin", "pebble")
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-		}
-	}
-	const install = "go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.1"
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("pebble not found in PATH or GOPATH/bin; install it: %s", install)
-	}
-	t.Skipf("pebble not found in PATH or GOPATH/bin (install: %s)", install)
-	return ""
-}
-
-// acmeLogBuffer is a bytes.Buffer safe for concurrent writers.
-type acmeLogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *acmeLogBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *acmeLogBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// acmeFreePorts reserves n distinct loopback ports and releases them for the
-// caller to bind (pebble needs its ports in a config file up front).
-func acmeFreePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
-}
-
-// pebbleTestCA writes a CA certificate and a localhost certificate signed by it
-// (for pebble's own HTTPS listeners) into dir.
-func pebbleTestCA(t *testing.T, dir string) (caFile, certFile, keyFile string) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "gatehouse test CA for pebble"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write := func(name, typ string, b []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	return write("ca.pem", "CERTIFICATE", caDER), write("cert.pem", "CERTIFICATE", der), write("key.pem", "PRIVATE KEY", keyDER)
-}
-
-// pebble is a running pebble ACME server.
-type pebble struct {
-	dirURL string       // ACME directory
-	mgmt   string       // management API base URL
-	caFile string       // the root pebble's own HTTPS listeners chain to
-	client *http.Client // trusts caFile
-	out    *acmeLogBuffer
-	stop   func()
-}
-
-// startPebble runs pebble on loopback; it validates HTTP-01 on httpPort and
-// TLS-ALPN-01 on tlsPort of the identifier's address (localhost:
-// 127.0.0.1).
-func startPebble(t *testing.T, httpPort, tlsPort int) *pebble {
-	t.Helper()
-	bin := pebbleBinary(t)
-	dir := t.TempDir()
-	caFile, certFile, keyFile := pebbleTestCA(t, dir)
-	ports := acmeFreePorts(t, 2)
-	listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
-	mgmt := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))
-	cfg := map[string]any{"pebble": map[string]any{
-		"listenAddress":           listen,
-		"managementListenAddress": mgmt,
-		"certificate":             certFile,
-		"privateKey":              keyFile,
-		"httpPort":                httpPort,
-		"tlsPort":                 tlsPort,
-		"ocspResponderURL":        "",
-		"keyAlgorithm":            "ecdsa",
-		"retryAfter":              map[string]int{"authz": 1, "order": 1},
-	}}
-	cfgJSON, _ := json.Marshal(cfg)
-	cfgFile := filepath.Join(dir, "pebble-config.json")
-	if err := os.WriteFile(cfgFile, cfgJSON, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out := &acmeLogBuffer{}
-	cmd := exec.Command(bin, "-config", cfgFile)
-	cmd.Env = append(os.Environ(),
-		"PEBBLE_VA_NOSLEEP=1",      // validate at once
-		"PEBBLE_WFE_NONCEREJECT=0", // no random badNonce errors
-		"PEBBLE_AUTHZREUSE=0",      // every order validates for real
-	)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start pebble: %v", err)
-	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		})
-	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("pebble output:\n%s", out.String())
-		}
-	})
-
-	caPEM, err := os.ReadFile(caFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	p := &pebble{dirURL: "https://" + listen + "/dir", mgmt: "https://" + mgmt, caFile: caFile, client: client, out: out, stop: stop}
-	deadline := time.Now().Add(30 * time.Second)
-	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
-		resp, err := client.Get(p.dirURL)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pebble not ready at %s: %v", p.dirURL, err)
-		}
-		time.Sleep(wait)
-	}
-}
-
-// cert fetches a PEM certificate from pebble's management API.
-func (p *pebble) cert(t *testing.T, path string) *x509.Certificate {
-	t.Helper()
-	resp, err := p.client.Get(p.mgmt + path)
-	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	block, _ := pem.Decode(b)
-	if block == nil {
-		t.Fatalf("GET %s: no PEM in %q", path, b)
-	}
-	c, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-	return c
-}
-
 // acmeServe runs h on addr until the test ends and returns the bound address.
 func acmeServe(t *testing.T, ctx context.Context, addr string, h http.Handler, cfg *tls.Config) string {
 	t.Helper()
@@ -534,9 +316,9 @@ func TestACME_Pebble(t *testing.T) {
 			t.Cleanup(func() { _ = st.Close() })
 			t.Cleanup(cancel) // runs first: servers and managers stop before the store closes
 
-			ports := acmeFreePorts(t, 2)
+			ports := pebbletest.FreePorts(t, 2)
 			httpPort, tlsPort := ports[0], ports[1]
-			p := startPebble(t, httpPort, tlsPort)
+			p := pebbletest.Start(t, httpPort, tlsPort)
 			logs := &acmeLogBuffer{}
 			t.Cleanup(func() {
 				if t.Failed() {
@@ -545,8 +327,8 @@ func TestACME_Pebble(t *testing.T) {
 			})
 			o := ACMEOptions{
 				Email:          "ops@example.org",
-				DirectoryURL:   p.dirURL,
-				CARootFile:     p.caFile,
+				DirectoryURL:   p.DirURL,
+				CARootFile:     p.CAFile,
 				Challenges:     []string{c.challenge},
 				AltHTTPPort:    httpPort,
 				AltTLSALPNPort: tlsPort,
@@ -570,7 +352,7 @@ func TestACME_Pebble(t *testing.T) {
 				t.Fatalf("Manage: %v", err)
 			}
 
-			root, intermediate := p.cert(t, "/roots/0"), p.cert(t, "/intermediates/0")
+			root, intermediate := p.Cert(t, "/roots/0"), p.Cert(t, "/intermediates/0")
 			leaf := checkServed(t, tlsAddr, host, root, intermediate) // on demand: obtained during this handshake
 
 			// The challenge was answered by our listeners, the way asked.
@@ -610,7 +392,7 @@ func TestACME_Pebble(t *testing.T) {
 			if !strings.Contains(strings.Join(keys, " "), "/localhost/localhost.crt") {
 				t.Errorf("no localhost certificate in the store: %q", keys)
 			}
-			p.stop()
+			p.Stop()
 			o2 := o
 			o2.Storage = certstore.New(st, certstore.Options{})
 			o2.Hosts, o2.OnDemand, o2.Allow = []string{host}, false, nil // a replica loads it at start
@@ -629,4 +411,22 @@ func TestACME_Pebble(t *testing.T) {
 			}
 		})
 	}
+}
+
+// acmeLogBuffer is a bytes.Buffer safe for concurrent writers.
+type acmeLogBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *acmeLogBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *acmeLogBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

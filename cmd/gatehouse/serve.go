@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -48,14 +49,25 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}()
 
-	tlsCfg, err := tlsConfig(cfg.Server.TLS, time.Now())
-	if err != nil {
-		return err
-	}
-
 	// Every listener runs until ctx ends or one of them fails.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+
+	var (
+		tlsCfg *tls.Config
+		acme   *server.ACMEManager
+	)
+	if cfg.Server.TLS.Mode == config.TLSACME {
+		if acme, err = newACME(ctx, cfg, st, log); err != nil {
+			return fmt.Errorf("server.tls.acme: %w", err)
+		}
+		tlsCfg = acme.TLSConfig()
+	} else if tlsCfg, err = tlsConfig(cfg.Server.TLS, time.Now()); err != nil {
+		return err
+	}
+	// bound counts the listeners still to bind; ACME starts obtaining
+	// certificates only once they are, so the CA's challenges reach us.
+	var bound sync.WaitGroup
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
 	start := func(name string, h http.Handler, o server.Options) {
@@ -111,7 +123,9 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	main := base
 	main.Addr = cfg.Server.Listen
 	main.TLS = tlsCfg
+	bound.Add(1)
 	main.Ready = func(addr net.Addr) {
+		defer bound.Done()
 		log.Info("gatehouse listening", "addr", addr.String(), "tls", cfg.Server.TLS.Mode, "public_url", cfg.Server.PublicURL, "version", version)
 		fmt.Fprintf(stdout, "Gatehouse is listening on %s. Open %s/\n", addr, cfg.Server.PublicURL)
 	}
@@ -120,7 +134,21 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		public, _ := url.Parse(cfg.Server.PublicURL)
 		o := base
 		o.Addr = cfg.Server.HTTPListen
-		start("http redirect listener", server.Middleware(server.RedirectToHTTPS(public), log), o)
+		bound.Add(1)
+		o.Ready = func(net.Addr) { bound.Done() }
+		var h http.Handler = server.RedirectToHTTPS(public)
+		if acme != nil {
+			h = acme.HTTPHandler(h) // answers HTTP-01 challenges
+		}
+		start("http redirect listener", server.Middleware(h, log), o)
+	}
+	if acme != nil {
+		go func() {
+			bound.Wait()
+			if err := acme.Manage(ctx); err != nil {
+				log.Error("certificates not obtained yet; retrying in the background", "err", err)
+			}
+		}()
 	}
 
 	<-ctx.Done()
