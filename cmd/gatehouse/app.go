@@ -176,7 +176,7 @@ func newApp(ctx context.Context, cfg config.Config, st store.Store, log *slog.Lo
 		pages.Error(w, http.StatusNotFound, "There is nothing at this address.")
 	}))
 	h := gw.Dispatch(own)
-	if secure && cfg.Server.TLS.Mode == config.TLSFiles {
+	if secure && (cfg.Server.TLS.Mode == config.TLSFiles || cfg.Server.TLS.Mode == config.TLSACME) {
 		h = hsts(h)
 	}
 	return &app{cfg: cfg, log: log, store: st, users: users, sessions: sessions, oidc: provider, keys: km,
