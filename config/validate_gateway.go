@@ -367,6 +367,10 @@ func (v *validator) rules(rules []Rule) {
 		if r.MaxSessionAge < 0 {
 			v.add(p+".max_session_age", "must not be negative (0 means no limit)")
 		}
+		if r.SecondFactor {
+			// Nobody could ever meet it: sign-in is password only so far.
+			v.add(p+".second_factor", "no second-factor sign-in method is available yet, so no user could pass this rule")
+		}
 	}
 }
 

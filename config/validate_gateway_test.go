@@ -47,7 +47,7 @@ func validGatewayConfig() Config {
 	c.Gateway.Rules = []Rule{
 		{Name: "health", Hosts: []string{"app.example.com"}, PathPrefix: "/health", Decision: DecisionPublic},
 		{Name: "admin", Hosts: []string{"app.example.com"}, PathPrefix: "/admin", Decision: DecisionAuthenticated,
-			GroupsAny: []string{"admins"}, MaxSessionAge: Duration(time.Hour), SecondFactor: true},
+			GroupsAny: []string{"admins"}, MaxSessionAge: Duration(time.Hour)},
 		{Name: "reports", Hosts: []string{"*.apps.example.com"}, PathRegex: `/r/[0-9]+`, Methods: []string{"GET", "head", "PROPFIND"},
 			Networks: []string{"10.0.0.0/8", "192.0.2.7", "2001:db8::/32"}, Decision: DecisionAuthenticated,
 			Users: []string{"alice"}, GroupsAll: []string{"eng"}, EmailDomains: []string{"example.com"}, Scopes: []string{"reports"}},
@@ -362,6 +362,7 @@ func TestValidateGatewayRejects(t *testing.T) {
 		{"rule network name", func(c *Config) { c.Gateway.Rules[2].Networks = []string{"office"} }, `gateway.rules[2].networks[0]: "office" is not a CIDR prefix or an IP address`},
 		{"rule network zone", func(c *Config) { c.Gateway.Rules[2].Networks = []string{"fe80::1%eth0"} }, `gateway.rules[2].networks[0]: "fe80::1%eth0" must not have a zone`},
 		{"rule max session age", func(c *Config) { c.Gateway.Rules[1].MaxSessionAge = -1 }, "gateway.rules[1].max_session_age: must not be negative"},
+		{"rule second factor", func(c *Config) { c.Gateway.Rules[1].SecondFactor = true }, "gateway.rules[1].second_factor: no second-factor sign-in method is available yet"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
