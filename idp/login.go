@@ -131,7 +131,7 @@ func (l *Login) showLogin(w http.ResponseWriter, r *http.Request) {
 	if len(hint) > maxLoginLen {
 		hint = ""
 	}
-	l.Pages.Render(w, http.StatusOK, web.PageLogin, web.Page{Title: "Sign in", CSRF: l.CSRF.Token(w, r), Return: rd, Login: hint})
+	l.Pages.Render(w, http.StatusOK, web.PageLogin, web.Page{Title: "Sign in", CSRF: l.CSRF.Token(w, r), Return: rd, Login: hint, FormTargets: formTargets(rd)})
 }
 
 // parseForm reads a urlencoded form under the body cap; it writes the
@@ -171,6 +171,7 @@ func (l *Login) submitLogin(w http.ResponseWriter, r *http.Request) {
 	fail := func(status int) {
 		l.Pages.Render(w, status, web.PageLogin, web.Page{
 			Title: "Sign in", CSRF: l.CSRF.Token(w, r), Return: rd, Login: login, Error: genericLoginError,
+			FormTargets: formTargets(rd),
 		})
 	}
 	if login == "" || password == "" || len(login) > maxLoginLen || len(password) > maxPasswordLen {
@@ -218,7 +219,7 @@ func (l *Login) showLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l.Pages.Render(w, http.StatusOK, web.PageLogout, web.Page{
-		Title: "Sign out", CSRF: l.CSRF.Token(w, r), Return: rd, User: view(u),
+		Title: "Sign out", CSRF: l.CSRF.Token(w, r), Return: rd, User: view(u), FormTargets: formTargets(rd),
 	})
 }
 
@@ -265,4 +266,17 @@ func view(u identity.User) *web.UserView {
 func (l *Login) Identify(ctx context.Context, r *http.Request) (identity.User, bool, error) {
 	_, u, ok, err := l.current(ctx, r)
 	return u, ok, err
+}
+
+// formTargets allows the form of a page to end on the validated return-to
+// target rd when it is on another origin: browsers apply the CSP
+// form-action directive to the redirect that follows a form POST.
+func formTargets(rd string) []string {
+	if rd == "" || strings.HasPrefix(rd, "/") {
+		return nil
+	}
+	if o := origin(rd); o != "" {
+		return []string{o}
+	}
+	return nil
 }
