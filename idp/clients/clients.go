@@ -386,10 +386,11 @@ func checkHTTP(u *url.URL) error {
 	return nil
 }
 
-// loopback reports whether host (from url.URL.Hostname) is localhost,
-// 127.0.0.0/8 or ::1.
+// loopback reports whether host (from url.URL.Hostname) is localhost (or a
+// name under .localhost), 127.0.0.0/8 or ::1.
 func loopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
+	// localhost and its subdomains always resolve to loopback (RFC 6761).
+	if strings.EqualFold(host, "localhost") || (len(host) > len(".localhost") && strings.HasSuffix(strings.ToLower(host), ".localhost")) {
 		return true
 	}
 	a, err := netip.ParseAddr(host)

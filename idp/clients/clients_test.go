@@ -61,6 +61,7 @@ func TestNew_RefusesBadSpecs(t *testing.T) {
 			s.RedirectURLs = []string{"https://app.example.com/cb", "http://app.example.com/cb"}
 		}), 0, "app", `redirect_urls[1] "http://app.example.com/cb"`},
 		{"redirect http localhost lookalike", mutate(func(s *Spec) { s.RedirectURLs = []string{"http://localhost.evil.com/cb"} }), 0, "app", "redirect_urls[0]"},
+		{"redirect http dot-localhost lookalike", mutate(func(s *Spec) { s.RedirectURLs = []string{"http://app.localhost.evil.com/cb"} }), 0, "app", "redirect_urls[0]"},
 		{"redirect http 127 lookalike", mutate(func(s *Spec) { s.RedirectURLs = []string{"http://127.0.0.1.nip.io/cb"} }), 0, "app", "redirect_urls[0]"},
 		{"redirect http private ip", mutate(func(s *Spec) { s.RedirectURLs = []string{"http://10.0.0.1/cb"} }), 0, "app", "redirect_urls[0]"},
 		{"redirect http mapped loopback", mutate(func(s *Spec) { s.RedirectURLs = []string{"http://[::ffff:127.0.0.1]/cb"} }), 0, "app", "redirect_urls[0]"},
@@ -164,6 +165,7 @@ func TestNew_AcceptsAndDefaults(t *testing.T) {
 			"com.example.app:/oauth2redirect",
 			"com.example.app://host/cb",
 			"http://localhost:8080/cb",
+			"http://app.localhost:8080/cb",
 			"http://127.0.0.1:51234/cb",
 			"http://127.9.8.7/cb",
 			"http://[::1]:8080/cb",
