@@ -299,17 +299,8 @@ func checkRedirectURL(raw string) error {
 	if err != nil {
 		return err
 	}
-	switch u.Scheme {
-	case "https":
-		return checkHTTP(u)
-	case "http":
-		if err := checkHTTP(u); err != nil {
-			return err
-		}
-		if !loopback(u.Hostname()) {
-			return errors.New("http is allowed only for loopback hosts (localhost, 127.0.0.0/8, [::1]); use https")
-		}
-		return nil
+	if web, err := checkWebURL(u); web {
+		return err
 	}
 	if !strings.Contains(u.Scheme, ".") {
 		return fmt.Errorf("scheme %q is not allowed (want https, http on loopback, or a private-use scheme such as com.example.app)", u.Scheme)
@@ -323,6 +314,24 @@ func checkRedirectURL(raw string) error {
 	return nil
 }
 
+// checkWebURL checks an http(s) URL: https to any host, http only to a
+// loopback host. web is false for any other scheme, left to the caller.
+func checkWebURL(u *url.URL) (web bool, err error) {
+	switch u.Scheme {
+	case "https":
+		return true, checkHTTP(u)
+	case "http":
+		if err := checkHTTP(u); err != nil {
+			return true, err
+		}
+		if !loopback(u.Hostname()) {
+			return true, errors.New("http is allowed only for loopback hosts (localhost, 127.0.0.0/8, [::1]); use https")
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
 // checkBackchannelURI checks a back-channel logout URI: absolute https
 // (http only for loopback), no fragment.
 func checkBackchannelURI(raw string) error {
@@ -330,17 +339,8 @@ func checkBackchannelURI(raw string) error {
 	if err != nil {
 		return err
 	}
-	switch u.Scheme {
-	case "https":
-		return checkHTTP(u)
-	case "http":
-		if err := checkHTTP(u); err != nil {
-			return err
-		}
-		if !loopback(u.Hostname()) {
-			return errors.New("http is allowed only for loopback hosts; use https")
-		}
-		return nil
+	if web, err := checkWebURL(u); web {
+		return err
 	}
 	return fmt.Errorf("scheme %q is not allowed (want https)", u.Scheme)
 }
