@@ -251,7 +251,7 @@ func (l *Login) home(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
-		http.Redirect(w, r, "/login?rd="+url.QueryEscape("/"), http.StatusSeeOther)
+		http.Redirect(w, r, "/login?rd="+url.QueryEscape(l.fallback()), http.StatusSeeOther)
 		return
 	}
 	l.Pages.Render(w, http.StatusOK, web.PageHome, web.Page{Title: "Signed in", User: view(u), DemoURL: l.DemoURL})
