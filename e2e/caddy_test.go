@@ -11,14 +11,7 @@ import (
 func TestCaddy(t *testing.T) {
 	caddy := need(t, "caddy", "apt-get install -y caddy")
 	dir := t.TempDir()
-	proxyAddr := freeAddr(t)
-	s := &stack{
-		app:   "http://localhost:" + port(proxyAddr),
-		auth:  "http://127.0.0.1:" + port(proxyAddr),
-		proxy: proxyAddr,
-		up:    newUpstream(t),
-	}
-	s.relay = newConnCounter(t, startGatehouse(t, dir, s.auth))
+	s := newStack(t, dir, false)
 
 	// The example as it is, with its placeholders set from the
 	// environment; only the admin API is turned off and the listeners
@@ -36,7 +29,7 @@ func TestCaddy(t *testing.T) {
 		"GATEHOUSE=" + s.relay.addr(),
 		"APP_UPSTREAM=" + s.up.addr(),
 	}, caddy, "run", "--config", confPath, "--adapter", "caddyfile")
-	p.waitListening(t, proxyAddr)
+	p.waitListening(t, s.proxy)
 
 	s.exercise(t)
 }

@@ -12,20 +12,12 @@ import (
 func TestNginx(t *testing.T) {
 	nginx := need(t, "nginx", "apt-get install -y nginx")
 	dir := t.TempDir()
-	proxyAddr := freeAddr(t)
-	s := &stack{
-		app:          "http://localhost:" + port(proxyAddr),
-		auth:         "http://127.0.0.1:" + port(proxyAddr),
-		proxy:        proxyAddr,
-		up:           newUpstream(t),
-		internalAuth: true,
-	}
-	s.relay = newConnCounter(t, startGatehouse(t, dir, s.auth))
+	s := newStack(t, dir, true)
 
 	// The example as it is, but for the addresses and for logs and temp
 	// files kept in this test's directory.
 	conf := rewrite(t, example(t, "nginx/nginx.conf"),
-		"listen 80", "listen "+proxyAddr,
+		"listen 80", "listen "+s.proxy,
 		"server 127.0.0.1:9091;", "server "+s.relay.addr()+";",
 		"server app:80;", "server "+s.up.addr()+";",
 		"\nhttp {\n", fmt.Sprintf("\nhttp {\n    access_log %[1]s/access.log;\n"+
@@ -45,7 +37,7 @@ func TestNginx(t *testing.T) {
 	errorLog := filepath.Join(dir, "error.log")
 	p := startProc(t, "nginx", dir, nil, nginx, "-p", dir+"/", "-c", confPath, "-e", errorLog, "-g", global)
 	p.logs = append(p.logs, errorLog)
-	p.waitListening(t, proxyAddr)
+	p.waitListening(t, s.proxy)
 
 	s.exercise(t)
 }

@@ -42,6 +42,23 @@ type stack struct {
 
 func (s *stack) browser(t *testing.T) *browser { return newBrowser(t, s.proxy) }
 
+// newStack reserves the proxy's address and starts the app and Gatehouse
+// (reached through a connection counter); the caller starts the proxy.
+// The proxy serves the app as localhost and Gatehouse as 127.0.0.1.
+func newStack(t *testing.T, dir string, internalAuth bool) *stack {
+	t.Helper()
+	proxyAddr := freeAddr(t)
+	s := &stack{
+		app:          "http://localhost:" + port(proxyAddr),
+		auth:         "http://127.0.0.1:" + port(proxyAddr),
+		proxy:        proxyAddr,
+		up:           newUpstream(t),
+		internalAuth: internalAuth,
+	}
+	s.relay = newConnCounter(t, startGatehouse(t, dir, s.auth))
+	return s
+}
+
 var (
 	csrfRE     = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
 	rdRE       = regexp.MustCompile(`name="rd" value="([^"]*)"`)
