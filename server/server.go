@@ -18,6 +18,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -51,14 +53,6 @@ func plain(w http.ResponseWriter, status int, body string) {
 	_, _ = w.Write([]byte(body + "\n"))
 }
 
-type ctxKey struct{}
-
-// RequestID returns the id the middleware gave the request, or "".
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(ctxKey{}).(string)
-	return id
-}
-
 // statusWriter records the status code for the access log. It keeps
 // http.Flusher and http.Hijacker reachable through Unwrap.
 type statusWriter struct {
@@ -82,32 +76,43 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// Middleware wraps h with a request id (also returned as X-Request-Id), an
+// Middleware wraps h with a request id (returned as X-Request-Id), an
 // access log line at debug level (method, path without query, status,
-// duration: no cookies, no personal data), and panic recovery.
+// duration: no cookies, no personal data), and panic recovery. It runs on
+// every request, forward-auth checks included, so it costs one small
+// allocation when debug logging is off: the id is a per-process random
+// prefix and a counter, and the status is recorded only for the log.
 func Middleware(h http.Handler, log *slog.Logger) http.Handler {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	prefix := hex.EncodeToString(b[:]) + "-"
+	var seq atomic.Uint64
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		id := hex.EncodeToString(b[:])
-		w.Header().Set("X-Request-Id", id)
-		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, id))
-		sw := &statusWriter{ResponseWriter: w}
+		id := prefix + strconv.FormatUint(seq.Add(1), 36)
+		w.Header()["X-Request-Id"] = []string{id}
+		debug := log.Enabled(r.Context(), slog.LevelDebug)
+		out := w
+		var sw *statusWriter
+		var start time.Time
+		if debug {
+			start = time.Now()
+			sw = &statusWriter{ResponseWriter: w}
+			out = sw
+		}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
 				log.ErrorContext(r.Context(), "handler panic", "request_id", id, "panic", fmt.Sprint(p))
-				if sw.status == 0 {
-					http.Error(sw, "internal error", http.StatusInternalServerError)
-				}
+				http.Error(out, "internal error", http.StatusInternalServerError)
 			}
-			log.DebugContext(r.Context(), "request", "request_id", id, "method", r.Method,
-				"path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
+			if debug {
+				log.DebugContext(r.Context(), "request", "request_id", id, "method", r.Method,
+					"path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
+			}
 		}()
-		h.ServeHTTP(sw, r)
+		h.ServeHTTP(out, r)
 	})
 }
 
