@@ -115,8 +115,9 @@ func (g *Gateway) forwardAuth(w http.ResponseWriter, r *http.Request, f flavour)
 			}
 			g.fa.write(w.Header(), p, assertion, token)
 		}
-		// Only the proxy sees a 200 (no Cache-Control needed).
-		w.Header()["Content-Length"] = zeroLength
+		// Only the proxy sees a 200 (no Cache-Control needed). net/http
+		// adds "Content-Length: 0" itself to an empty answer, outside the
+		// header map: one map entry fewer to fill, clone and sort.
 		w.WriteHeader(http.StatusOK)
 	case policy.NeedLogin, policy.Reauthenticate:
 		g.faSignIn(w, r, f, path, rawQuery, out.Effect)

@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-sso/gatehouse/identity"
 	"github.com/gatehouse-sso/gatehouse/idp/keys"
 	"github.com/gatehouse-sso/gatehouse/policy"
+	"github.com/gatehouse-sso/gatehouse/server"
 	"github.com/gatehouse-sso/gatehouse/store"
 	"github.com/gatehouse-sso/gatehouse/store/memory"
 	"github.com/gatehouse-sso/gatehouse/web"
@@ -202,7 +203,10 @@ func newTestEnv(t testing.TB, mutate func(*config.Gateway)) *env {
 		e.own.Add(1)
 		_, _ = io.WriteString(w, "gatehouse itself")
 	})
-	e.srv = &httptest.Server{Listener: ln, Config: &http.Server{Handler: gw.Dispatch(own), MaxHeaderBytes: 8 << 10}}
+	// Served as server.Serve serves: through the smuggling guard.
+	hs := &http.Server{Handler: gw.Dispatch(own), MaxHeaderBytes: 8 << 10}
+	server.Harden(hs, slog.New(slog.DiscardHandler))
+	e.srv = &httptest.Server{Listener: server.Listen(ln, nil, hs.MaxHeaderBytes, 0, slog.New(slog.DiscardHandler)), Config: hs}
 	e.srv.Start()
 	t.Cleanup(e.srv.Close)
 	addr := ln.Addr().String()

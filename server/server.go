@@ -76,20 +76,20 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// Middleware wraps h with a request id (returned as X-Request-Id), an
-// access log line at debug level (method, path without query, status,
-// duration: no cookies, no personal data), and panic recovery. It runs on
-// every request, forward-auth checks included, so it costs one small
-// allocation when debug logging is off: the id is a per-process random
-// prefix and a counter, and the status is recorded only for the log.
+// Middleware wraps h with a request id, an access log line at debug level
+// (method, path without query, status, duration: no cookies, no personal
+// data), and panic recovery. The id (a per-process random prefix and a
+// counter) is in every log line about the request and is returned as
+// X-Request-Id when debug logging is on or a handler panics. It runs on
+// every request, forward-auth checks included, so when debug logging is
+// off it allocates nothing and adds no response header.
 func Middleware(h http.Handler, log *slog.Logger) http.Handler {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	prefix := hex.EncodeToString(b[:]) + "-"
 	var seq atomic.Uint64
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := prefix + strconv.FormatUint(seq.Add(1), 36)
-		w.Header()["X-Request-Id"] = []string{id}
+		n := seq.Add(1)
 		debug := log.Enabled(r.Context(), slog.LevelDebug)
 		out := w
 		var sw *statusWriter
@@ -98,17 +98,20 @@ func Middleware(h http.Handler, log *slog.Logger) http.Handler {
 			start = time.Now()
 			sw = &statusWriter{ResponseWriter: w}
 			out = sw
+			w.Header()["X-Request-Id"] = []string{prefix + strconv.FormatUint(n, 36)}
 		}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
+				id := prefix + strconv.FormatUint(n, 36)
 				log.ErrorContext(r.Context(), "handler panic", "request_id", id, "panic", fmt.Sprint(p))
+				w.Header()["X-Request-Id"] = []string{id}
 				http.Error(out, "internal error", http.StatusInternalServerError)
 			}
 			if debug {
-				log.DebugContext(r.Context(), "request", "request_id", id, "method", r.Method,
+				log.DebugContext(r.Context(), "request", "request_id", prefix+strconv.FormatUint(n, 36), "method", r.Method,
 					"path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
 			}
 		}()
@@ -133,6 +136,8 @@ type Options struct {
 
 // Serve listens on o.Addr and serves h until ctx is done, then stops
 // accepting and lets in-flight requests finish for up to ShutdownTimeout.
+// Requests with both Content-Length and Transfer-Encoding get a 400 (see
+// Listen and Harden).
 func Serve(ctx context.Context, h http.Handler, o Options, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
@@ -150,8 +155,9 @@ func Serve(ctx context.Context, h http.Handler, o Options, log *slog.Logger) err
 	}
 	if o.TLS != nil {
 		srv.TLSConfig = o.TLS
-		ln = tls.NewListener(ln, o.TLS)
 	}
+	ln = Listen(ln, o.TLS, o.MaxHeaderBytes, o.ReadHeaderTimeout, log)
+	Harden(srv, log)
 	if o.Ready != nil {
 		o.Ready(ln.Addr())
 	}

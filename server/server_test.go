@@ -93,3 +93,19 @@ func TestMiddleware_RecoversPanics(t *testing.T) {
 		t.Fatalf("status %d, request id %q", rec.status, rec.header.Get("X-Request-Id"))
 	}
 }
+
+func TestMiddleware_RequestIDOnlyWhenDebugging(t *testing.T) {
+	for _, tc := range []struct {
+		level slog.Level
+		want  bool
+	}{{slog.LevelInfo, false}, {slog.LevelDebug, true}} {
+		log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: tc.level}))
+		h := Middleware(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }), log)
+		rec := &recorder{header: http.Header{}}
+		r, _ := http.NewRequest("GET", "/", nil)
+		h.ServeHTTP(rec, r)
+		if got := rec.header.Get("X-Request-Id") != ""; got != tc.want || rec.status != http.StatusNoContent {
+			t.Errorf("level %v: status %d, X-Request-Id present %v, want %v", tc.level, rec.status, got, tc.want)
+		}
+	}
+}
