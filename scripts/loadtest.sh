@@ -28,6 +28,10 @@
 # (default 64), THREADS (wrk threads, default 2), WARMUP (seconds before
 # each run, default 2), ROUNDS (default 1: with more, every pair is
 # measured that many times, alternating, and the medians are compared).
+# PIN=1 runs wrk on core 0 and everything it measures on the other cores
+# (taskset, GOMAXPROCS set to match), so wrk does not compete with the
+# servers: the ratios then compare the servers' CPU cost per request and
+# p99 is not inflated by wrk's own scheduling (needs 2+ cores and taskset).
 # GATEHOUSE_* variables reach Gatehouse, e.g.
 # GATEHOUSE_GATEWAY_FORWARD_AUTH_HEADERS_ASSERTION=false to measure
 # forward-auth without the signed assertion.
@@ -39,13 +43,26 @@ CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 WARMUP=${WARMUP:-2}
 ROUNDS=${ROUNDS:-1}
+PIN=${PIN:-0}
 
 for tool in go wrk nginx curl; do
 	command -v "$tool" >/dev/null || { echo "loadtest: $tool is not installed (apt-get install -y wrk nginx curl)" >&2; exit 1; }
 done
 case "$DURATION$CONNECTIONS$THREADS$WARMUP$ROUNDS" in *[!0-9]*) echo "loadtest: DURATION, CONNECTIONS, THREADS, WARMUP and ROUNDS are whole numbers" >&2; exit 1 ;; esac
 if [ "$DURATION" -lt 1 ] || [ "$DURATION" -gt 120 ]; then echo "loadtest: DURATION must be 1 to 120 seconds" >&2; exit 1; fi
+case "$PIN" in 0 | 1) ;; *) echo "loadtest: PIN must be 0 or 1" >&2; exit 1 ;; esac
 if [ "$ROUNDS" -lt 1 ] || [ "$ROUNDS" -gt 10 ]; then echo "loadtest: ROUNDS must be 1 to 10" >&2; exit 1; fi
+
+# With PIN=1: on "run_server" the servers, on "run_wrk" the load generator.
+run_server=()
+run_wrk=()
+if [ "$PIN" = 1 ]; then
+	cores=$(nproc)
+	[ "$cores" -ge 2 ] || { echo "loadtest: PIN=1 needs at least 2 cores" >&2; exit 1; }
+	command -v taskset >/dev/null || { echo "loadtest: PIN=1 needs taskset (apt-get install -y util-linux)" >&2; exit 1; }
+	run_server=(env GOMAXPROCS=$((cores - 1)) taskset -c "1-$((cores - 1))")
+	run_wrk=(taskset -c 0)
+fi
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-load.XXXXXX")
@@ -92,9 +109,9 @@ gh=127.0.0.1:${ports[2]}          # Gatehouse
 ngx_gh=127.0.0.1:${ports[3]}      # nginx, auth_request -> Gatehouse
 ngx_free=127.0.0.1:${ports[4]}    # nginx, auth_request -> bare
 
-"$work/loadbare" --mode handler --listen "$bare" >"$work/bare.log" 2>&1 &
+"${run_server[@]}" "$work/loadbare" --mode handler --listen "$bare" >"$work/bare.log" 2>&1 &
 pids+=($!)
-"$work/loadbare" --mode proxy --listen "$bareproxy" --upstream "http://$bare" >"$work/bareproxy.log" 2>&1 &
+"${run_server[@]}" "$work/loadbare" --mode proxy --listen "$bareproxy" --upstream "http://$bare" >"$work/bareproxy.log" 2>&1 &
 pids+=($!)
 
 # Gatehouse: examples/forward-auth.yaml, with its public URL on its own
@@ -107,7 +124,7 @@ GATEHOUSE_LOG_LEVEL=warn \
 GATEHOUSE_GATEWAY_ROUTES_0_NAME=app \
 GATEHOUSE_GATEWAY_ROUTES_0_HOST=localhost \
 GATEHOUSE_GATEWAY_ROUTES_0_UPSTREAMS="http://$bare" \
-	"$work/gatehouse" serve --config "$root/examples/forward-auth.yaml" >"$work/gatehouse.log" 2>&1 &
+	"${run_server[@]}" "$work/gatehouse" serve --config "$root/examples/forward-auth.yaml" >"$work/gatehouse.log" 2>&1 &
 pids+=($!)
 
 # nginx twice, from the example: the listen address, Gatehouse's address
@@ -125,7 +142,7 @@ nginx_conf() { # NAME LISTEN CHECK
 	grep -q "server $3;" "$dir/nginx.conf" && grep -q "listen $2" "$dir/nginx.conf" || die "examples/nginx/nginx.conf changed: update nginx_conf in $0"
 	local global="daemon off; pid $dir/nginx.pid;"
 	[ "$(id -u)" = 0 ] && global="$global user root;"
-	nginx -p "$dir/" -c "$dir/nginx.conf" -e "$work/$1.log" -g "$global" >>"$work/$1.log" 2>&1 &
+	"${run_server[@]}" nginx -p "$dir/" -c "$dir/nginx.conf" -e "$work/$1.log" -g "$global" >>"$work/$1.log" 2>&1 &
 	pids+=($!)
 }
 nginx_conf nginx-gatehouse "$ngx_gh" "$gh"
@@ -174,8 +191,8 @@ declare -A rps p99 errs all_rps all_p99
 measure() {
 	local key=$1 url=$2 out r p e
 	shift 2
-	wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" "$@" "$url" >/dev/null 2>&1 || true
-	out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "$url" 2>&1) || die "wrk $key: $out"
+	"${run_wrk[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" "$@" "$url" >/dev/null 2>&1 || true
+	out=$("${run_wrk[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "$url" 2>&1) || die "wrk $key: $out"
 	r=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
 	[ -n "$r" ] || die "wrk $key printed no Requests/sec: $out"
 	p=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
@@ -187,7 +204,11 @@ measure() {
 }
 
 echo "measuring: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency (each after a ${WARMUP}s warm-up), $ROUNDS round(s);"
-echo "$(nproc) cores shared by wrk, nginx, Gatehouse and the yardsticks"
+if [ "$PIN" = 1 ]; then
+	echo "wrk pinned to core 0; nginx, Gatehouse and the yardsticks to cores 1-$((cores - 1))"
+else
+	echo "$(nproc) cores shared by wrk, nginx, Gatehouse and the yardsticks"
+fi
 for round in $(seq "$ROUNDS"); do
 	[ "$ROUNDS" -gt 1 ] && echo " round $round"
 	measure bare-handler "http://$bare/.gatehouse/auth" "${auth_headers[@]}"

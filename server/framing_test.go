@@ -323,3 +323,61 @@ func TestServe_TLSProtocols(t *testing.T) {
 	}
 	c.Close()
 }
+
+type tempErr struct{}
+
+func (tempErr) Error() string   { return "accept: too many open files" }
+func (tempErr) Temporary() bool { return true }
+func (tempErr) Timeout() bool   { return false }
+
+// flakyListener fails its first Accept with a temporary error.
+type flakyListener struct {
+	net.Listener
+	once sync.Once
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	var failed bool
+	l.once.Do(func() { failed = true })
+	if failed {
+		return nil, tempErr{}
+	}
+	return l.Listener.Accept()
+}
+
+// TestListen_TemporaryAcceptError: a TLS listener keeps accepting after a
+// temporary error (file descriptors running out), as net/http's does.
+func TestListen_TemporaryAcceptError(t *testing.T) {
+	cert, err := SelfSigned([]string{"localhost"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert.Leaf)
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := Listen(&flakyListener{Listener: inner}, TLSConfig(cert), 0, time.Second, slog.New(slog.DiscardHandler))
+	defer ln.Close()
+	go func() {
+		c, err := tls.Dial("tcp", inner.Addr().String(), &tls.Config{RootCAs: pool, ServerName: "localhost", NextProtos: []string{"http/1.1"}})
+		if err == nil {
+			_, _ = io.WriteString(c, get)
+			time.Sleep(100 * time.Millisecond)
+			c.Close()
+		}
+	}()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatalf("Accept: %v", err)
+	}
+	defer c.Close()
+	if gc, ok := c.(*guardConn); !ok || gc.tls == nil || gc.tls.ServerName != "localhost" {
+		t.Fatalf("accepted %T without its TLS state", c)
+	}
+	ln.Close()
+	if _, err := ln.Accept(); err == nil {
+		t.Fatal("Accept after Close succeeded")
+	}
+}

@@ -109,9 +109,10 @@ func (l *guardListener) acceptTLS() {
 	for {
 		raw, err := l.Listener.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				// Like net/http: back off on resource exhaustion.
+			var te interface{ Temporary() bool }
+			if errors.As(err, &te) && te.Temporary() {
+				// Like net/http: back off on resource exhaustion
+				// (EMFILE and the like) instead of giving up.
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				select {
 				case <-time.After(delay):
