@@ -475,3 +475,24 @@ func TestGateway_CookieDomain(t *testing.T) {
 		t.Errorf("outside the domain: %d", r.status)
 	}
 }
+
+// TestAppExpiry: an app session ends with the SSO session's absolute
+// timeout, counted from the sign-in, however late the app was opened.
+func TestAppExpiry(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	ttl := 12 * time.Hour
+	for _, c := range []struct {
+		name     string
+		authTime time.Time
+		want     time.Time
+	}{
+		{"signed in just now", now, now.Add(ttl)},
+		{"signed in 11 hours ago", now.Add(-11 * time.Hour), now.Add(time.Hour)},
+		{"auth_time in the future (clock skew)", now.Add(time.Minute), now.Add(ttl)},
+		{"no auth_time", time.Time{}, now.Add(ttl)},
+	} {
+		if got := appExpiry(now, c.authTime, ttl); !got.Equal(c.want) {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -350,11 +350,12 @@ func (g *Gateway) callback(w http.ResponseWriter, r *http.Request, host string) 
 	now := g.now()
 	rec := appSession{
 		UserID: idt.Subject, SID: claims.Sid, Scopes: strings.Fields(stringExtra(tok, "scope")),
-		AMR: claims.Amr, Created: now, Expires: now.Add(g.o.SessionTTL),
+		AMR: claims.Amr, Created: now,
 	}
 	if claims.AuthTime > 0 {
 		rec.AuthTime = time.Unix(claims.AuthTime, 0)
 	}
+	rec.Expires = appExpiry(now, rec.AuthTime, g.o.SessionTTL)
 	if g.cookieDomain == "" {
 		rec.Host = f.Host
 	}
@@ -503,4 +504,18 @@ func (r *recorder) WriteHeader(code int) {
 func (r *recorder) Write(b []byte) (int, error) {
 	r.WriteHeader(http.StatusOK)
 	return r.buf.Write(b)
+}
+
+// appExpiry is when an app session created at now ends: SessionTTL after
+// the sign-in it came from (auth_time), so that it never outlives the SSO
+// session's absolute timeout however late the app was opened; without
+// auth_time, SessionTTL after now.
+func appExpiry(now, authTime time.Time, ttl time.Duration) time.Time {
+	exp := now.Add(ttl)
+	if !authTime.IsZero() {
+		if capped := authTime.Add(ttl); capped.Before(exp) {
+			exp = capped
+		}
+	}
+	return exp
 }
