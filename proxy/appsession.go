@@ -22,15 +22,14 @@ import (
 //
 //	gw/session/<hash>          appSession (JSON), TTL until it expires
 //	gw/sessions-of-sid/<sid>   set of gw/session keys of one SSO session
-//	gw/flow/<hash>             flowRecord of a sign-in in progress, 10 min
 //	gw/ticket/<hash>           handoff of a sign-in to another host, 2 min
 //
 // <hash> is base64url(SHA-256(secret)): the store never holds a usable
-// cookie, state or ticket.
+// cookie or ticket. Sign-ins in progress are not stored at all (see
+// flowRecord).
 const (
 	keySession      = "gw/session/"
 	keySessionsOf   = "gw/sessions-of-sid/"
-	keyFlow         = "gw/flow/"
 	keyTicket       = "gw/ticket/"
 	appSessionIDLen = 43
 )

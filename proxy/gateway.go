@@ -125,7 +125,8 @@ type Gateway struct {
 
 	cookieName   string
 	cookieDomain string
-	codecs       []securecookie.Codec
+	codecs       []securecookie.Codec // the app cookie
+	flowCodecs   []securecookie.Codec // the state of a sign-in in progress
 	flowPrefix   string
 	strip        map[string]bool
 
@@ -236,7 +237,10 @@ func New(o Options) (*Gateway, error) {
 	if g.secure {
 		g.flowPrefix = "__Host-" + g.flowPrefix
 	}
-	if g.codecs, err = appCodecs(o.Secrets, o.SessionTTL); err != nil {
+	if g.codecs, err = cookieCodecs(o.Secrets, o.SessionTTL, "cookie", securecookie.NopEncoder{}); err != nil {
+		return nil, err
+	}
+	if g.flowCodecs, err = cookieCodecs(o.Secrets, flowTTL, "flow state", securecookie.JSONEncoder{}); err != nil {
 		return nil, err
 	}
 	g.strip = map[string]bool{g.cookieName: true}
@@ -267,22 +271,23 @@ func New(o Options) (*Gateway, error) {
 	return g, nil
 }
 
-// appCodecs derives the app cookie's securecookie codecs from the session
-// secrets (HKDF with their own labels, so they never equal the SSO
-// cookie's keys).
-func appCodecs(secrets [][]byte, ttl time.Duration) ([]securecookie.Codec, error) {
+// cookieCodecs derives securecookie codecs for one purpose ("cookie":
+// the app cookie; "flow state": sign-ins in progress) from the session
+// secrets, with HKDF labels of their own, so they never equal the SSO
+// cookie's keys or each other. Values older than ttl do not decode.
+func cookieCodecs(secrets [][]byte, ttl time.Duration, purpose string, ser securecookie.Serializer) ([]securecookie.Codec, error) {
 	var pairs [][]byte
 	for i, s := range secrets {
 		if len(s) < 32 {
 			return nil, fmt.Errorf("proxy: secret %d is %d bytes, need at least 32", i, len(s))
 		}
-		hashKey, err := hkdf.Key(sha256.New, s, nil, "gatehouse gateway cookie hmac v1", 32)
+		hashKey, err := hkdf.Key(sha256.New, s, nil, "gatehouse gateway "+purpose+" hmac v1", 32)
 		if err != nil {
-			return nil, fmt.Errorf("proxy: derive cookie hmac key: %w", err)
+			return nil, fmt.Errorf("proxy: derive %s hmac key: %w", purpose, err)
 		}
-		blockKey, err := hkdf.Key(sha256.New, s, nil, "gatehouse gateway cookie aes v1", 32)
+		blockKey, err := hkdf.Key(sha256.New, s, nil, "gatehouse gateway "+purpose+" aes v1", 32)
 		if err != nil {
-			return nil, fmt.Errorf("proxy: derive cookie aes key: %w", err)
+			return nil, fmt.Errorf("proxy: derive %s aes key: %w", purpose, err)
 		}
 		pairs = append(pairs, hashKey, blockKey)
 	}
@@ -290,7 +295,8 @@ func appCodecs(secrets [][]byte, ttl time.Duration) ([]securecookie.Codec, error
 	for _, c := range codecs {
 		sc := c.(*securecookie.SecureCookie)
 		sc.MaxAge(int(ttl / time.Second))
-		sc.SetSerializer(securecookie.NopEncoder{})
+		sc.MaxLength(maxStateLen)
+		sc.SetSerializer(ser)
 	}
 	return codecs, nil
 }

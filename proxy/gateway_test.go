@@ -1,12 +1,15 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/securecookie"
 
 	"github.com/gatehouse-sso/gatehouse/config"
 )
@@ -494,5 +497,47 @@ func TestAppExpiry(t *testing.T) {
 		if got := appExpiry(now, c.authTime, ttl); !got.Equal(c.want) {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// TestGateway_StartWritesNothing: starting a sign-in stores nothing (the
+// state is sealed into the redirect), even with the longest return URL,
+// and the state round-trips through the callback's checks.
+func TestGateway_StartWritesNothing(t *testing.T) {
+	e := newTestEnv(t, nil)
+	puts := e.store.puts.Load()
+	long := "/" + strings.Repeat("a", maxReturnLen-1)
+	for _, rd := range []string{"/docs?x=1", long} {
+		r := e.do("GET", e.url("app.test", "/.gatehouse/start?rd="+url.QueryEscape(rd)), nil, browser)
+		loc := must(t, r.header.Get("Location"))
+		state := loc.Query().Get("state")
+		if r.status != http.StatusFound || state == "" || len(state) > maxStateLen || len(loc.String()) > 8000 {
+			t.Fatalf("rd of %d bytes: %d, state of %d bytes, authorize URL of %d", len(rd), r.status, len(state), len(loc.String()))
+		}
+		var f flowRecord
+		if err := securecookie.DecodeMulti(flowStateName, state, &f, e.gw.flowCodecs...); err != nil || f.RD != rd || f.Host != "app.test" {
+			t.Fatalf("state does not decode to the flow: %v %+v", err, f)
+		}
+		var bound bool
+		for _, c := range r.header.Values("Set-Cookie") {
+			bound = bound || strings.HasPrefix(c, e.gw.flowCookie(state)+"="+stateDigest(state)+";")
+		}
+		if !bound {
+			t.Fatalf("no binding cookie: %q", r.header.Values("Set-Cookie"))
+		}
+	}
+	if n := e.store.puts.Load() - puts; n != 0 {
+		t.Fatalf("starting sign-ins wrote %d times to the store", n)
+	}
+	// A state sealed with other keys, or tampered with, does not decode.
+	other, err := cookieCodecs([][]byte{bytes.Repeat([]byte{7}, 32)}, flowTTL, "flow state", securecookie.JSONEncoder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, _ := securecookie.EncodeMulti(flowStateName, &flowRecord{Host: "app.test", RD: "/"}, other...)
+	r := e.do("GET", e.url("app.test", "/.gatehouse/callback?code=x&state="+url.QueryEscape(forged)), nil, browser,
+		&http.Cookie{Name: e.gw.flowCookie(forged), Value: stateDigest(forged)})
+	if r.status != http.StatusBadRequest {
+		t.Fatalf("forged state: %d", r.status)
 	}
 }

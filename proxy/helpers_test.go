@@ -49,11 +49,28 @@ func (u *users) ByID(_ context.Context, id string) (identity.User, error) {
 	return x, nil
 }
 
-// flaky is a store whose reads fail while broken is set; it counts Gets.
+// flaky is a store whose reads fail while broken is set; it counts Gets
+// and writes (Put, Create, SetAdd).
 type flaky struct {
 	store.Store
 	broken atomic.Bool
 	gets   atomic.Int64
+	puts   atomic.Int64
+}
+
+func (f *flaky) Put(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	f.puts.Add(1)
+	return f.Store.Put(ctx, key, value, ttl)
+}
+
+func (f *flaky) Create(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	f.puts.Add(1)
+	return f.Store.Create(ctx, key, value, ttl)
+}
+
+func (f *flaky) SetAdd(ctx context.Context, set, member string, ttl time.Duration) error {
+	f.puts.Add(1)
+	return f.Store.SetAdd(ctx, set, member, ttl)
 }
 
 var errBroken = errors.New("store is down")

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/gorilla/securecookie"
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-sso/gatehouse/config"
@@ -32,7 +33,12 @@ const (
 	maxReturnLen = 2048
 )
 
-// flowRecord is a sign-in in progress, stored under its state.
+// flowRecord is a sign-in in progress. It travels as the OAuth state
+// itself, encrypted and authenticated with the flow codecs (10 minutes at
+// most), so starting a sign-in writes nothing to the store: anonymous
+// requests cannot fill it. The browser that started it holds a binding
+// cookie with the state's digest; the IdP's single-use codes and PKCE
+// keep a state from completing twice.
 type flowRecord struct {
 	Host        string `json:"host"`
 	RD          string `json:"rd"`
@@ -182,16 +188,16 @@ func (g *Gateway) start(w http.ResponseWriter, r *http.Request, host string) {
 			}
 		}
 	}
-	state, nonce, verifier := randomToken(), randomToken(), oauth2.GenerateVerifier()
+	nonce, verifier := randomToken(), oauth2.GenerateVerifier()
 	f := flowRecord{Host: host, RD: rd, Nonce: nonce, Verifier: verifier, RedirectURI: g.callbackFor(host)}
-	b, _ := json.Marshal(f)
-	if err := g.o.Store.Create(ctx, hashKey(keyFlow, state), b, flowTTL); err != nil {
-		g.log.ErrorContext(ctx, "gateway: store sign-in state", "err", err)
-		g.fail(w, r, http.StatusServiceUnavailable, "Sign-in is temporarily unavailable. Try again in a moment.")
+	state, err := securecookie.EncodeMulti(flowStateName, &f, g.flowCodecs...)
+	if err != nil {
+		g.log.ErrorContext(ctx, "gateway: seal sign-in state", "err", err)
+		g.fail(w, r, http.StatusInternalServerError, "Sign-in failed. Try again.")
 		return
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: g.flowCookie(state), Value: state, Path: "/", MaxAge: int(flowTTL / time.Second),
+		Name: g.flowCookie(state), Value: stateDigest(state), Path: "/", MaxAge: int(flowTTL / time.Second),
 		Secure: g.secure, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
 	opts = append(opts, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce),
@@ -207,6 +213,22 @@ func (g *Gateway) flowCookie(state string) string {
 	return g.flowPrefix + base64.RawURLEncoding.EncodeToString(sum[:6])
 }
 
+// flowStateName binds sealed sign-in states to their purpose.
+const flowStateName = "gatehouse_flow"
+
+// maxStateLen bounds the state parameter a callback accepts, and any
+// value the gateway's codecs encode. A sealed flowRecord with the longest
+// return URL (maxReturnLen) is about 4.1 KB, so the authorize URL stays
+// under the 8 KB request line nginx accepts by default.
+const maxStateLen = 6144
+
+// stateDigest is what the binding cookie holds: the state is too long
+// for a cookie and needs no second copy.
+func stateDigest(state string) string {
+	sum := sha256.Sum256([]byte("gatehouse flow binding\x00" + state))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
 // boundState reports whether the browser holds the binding cookie of
 // state, and clears it.
 func (g *Gateway) boundState(w http.ResponseWriter, r *http.Request, state string) bool {
@@ -214,7 +236,7 @@ func (g *Gateway) boundState(w http.ResponseWriter, r *http.Request, state strin
 	got := cookieValue(r.Header, name)
 	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, Expires: time.Unix(0, 0),
 		Secure: g.secure, HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(state)) == 1
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(stateDigest(state))) == 1
 }
 
 // returnTo validates a return-to target for host and returns it as a
@@ -283,23 +305,14 @@ func (g *Gateway) callback(w http.ResponseWriter, r *http.Request, host string) 
 	ctx := r.Context()
 	q := r.URL.Query()
 	state := q.Get("state")
-	if state == "" || len(state) > 256 || g.idp == nil {
+	if state == "" || len(state) > maxStateLen || g.idp == nil {
 		g.fail(w, r, http.StatusBadRequest, "This sign-in link is not valid. Go back to the app and try again.")
-		return
-	}
-	raw, err := g.o.Store.Take(ctx, hashKey(keyFlow, state))
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		g.fail(w, r, http.StatusBadRequest, "This sign-in expired or was already used. Go back to the app and try again.")
-		return
-	case err != nil:
-		g.log.ErrorContext(ctx, "gateway: take sign-in state", "err", err)
-		g.fail(w, r, http.StatusServiceUnavailable, "Sign-in is temporarily unavailable. Try again in a moment.")
 		return
 	}
 	var f flowRecord
-	if err := json.Unmarshal(raw, &f); err != nil {
-		g.fail(w, r, http.StatusBadRequest, "This sign-in link is not valid. Go back to the app and try again.")
+	if err := securecookie.DecodeMulti(flowStateName, state, &f, g.flowCodecs...); err != nil {
+		g.log.InfoContext(ctx, "gateway: sign-in state refused", "host", host, "err", err)
+		g.fail(w, r, http.StatusBadRequest, "This sign-in expired or is not valid. Go back to the app and try again.")
 		return
 	}
 	sameHost := f.Host == host
