@@ -46,9 +46,13 @@ func (g *Gateway) newRoute(i int, rc config.Route) (*route, error) {
 	if rt.aud == "" {
 		rt.aud = host
 	}
+	var transport http.RoundTripper = tr
+	if len(pool.ups) > 1 && pool.sameBase() {
+		transport = &retrier{base: tr, pool: pool, now: g.now, log: g.log}
+	}
 	rt.rp = &httputil.ReverseProxy{
 		Rewrite:   g.rewrite(rt),
-		Transport: tr,
+		Transport: transport,
 		// FlushInterval 0: ReverseProxy flushes event streams and
 		// responses without Content-Length after every write by itself,
 		// and a fixed-length response is written in one go, without a

@@ -21,12 +21,14 @@ import (
 )
 
 // route adds a route for host to the environment's configuration.
-func addRoute(r config.Route) func(*config.Gateway) {
+func addRoute(routes ...config.Route) func(*config.Gateway) {
 	return func(g *config.Gateway) {
-		d := withDefaults(r)
-		d.PreserveHost, d.MaxBodyBytes, d.UpstreamCAFile, d.Timeout = r.PreserveHost, r.MaxBodyBytes, r.UpstreamCAFile, r.Timeout
-		g.Routes = append(g.Routes, d)
-		g.Rules = append([]config.Rule{{Hosts: []string{r.Host}, Decision: "public"}}, g.Rules...)
+		for _, r := range routes {
+			d := withDefaults(r)
+			d.PreserveHost, d.MaxBodyBytes, d.UpstreamCAFile, d.Timeout = r.PreserveHost, r.MaxBodyBytes, r.UpstreamCAFile, r.Timeout
+			g.Routes = append(g.Routes, d)
+			g.Rules = append([]config.Rule{{Hosts: []string{r.Host}, Decision: "public"}}, g.Rules...)
+		}
 	}
 }
 
@@ -151,43 +153,39 @@ func TestGateway_StreamingFlush(t *testing.T) {
 }
 
 // TestGateway_RoundRobinAndPassiveHealth: requests alternate between
-// upstreams; one that cannot be reached is skipped for fail_timeout.
+// upstreams; one that cannot be reached is skipped for fail_timeout (and
+// the request that found it dead is retried on another, see
+// TestGateway_RetryOnAnotherUpstream).
 func TestGateway_RoundRobinAndPassiveHealth(t *testing.T) {
 	a, b := newEcho(t), newEcho(t)
 	dead, _ := net.Listen("tcp", "127.0.0.1:0")
 	deadURL := "http://" + dead.Addr().String()
 	dead.Close()
 	e := newTestEnv(t, addRoute(config.Route{Host: "rr.test", Upstreams: []string{a.srv.URL, deadURL, b.srv.URL}}))
-	failures := 0
-	for range 3 {
+	deadUp := e.gw.table.match("rr.test", "/").pool.ups[1]
+	for range 13 {
 		if r := e.do("GET", e.url("rr.test", "/"), nil, nil); r.status != http.StatusOK {
-			if r.status != http.StatusBadGateway || r.body != "" {
-				t.Fatalf("dead upstream: %d %q", r.status, r.body)
-			}
-			failures++
+			t.Fatalf("%d, want 200 (a dead upstream is retried on another)", r.status)
 		}
 	}
-	if failures != 1 {
-		t.Fatalf("%d failures in the first round, want 1", failures)
+	if deadUp.downUntil.Load() <= e.clock.now().UnixNano() {
+		t.Fatal("the dead upstream is not out of rotation")
 	}
-	for range 10 {
-		if r := e.do("GET", e.url("rr.test", "/"), nil, nil); r.status != http.StatusOK {
-			t.Fatalf("a down upstream was tried again: %d", r.status)
-		}
-	}
-	if a.hits.Load() < 5 || b.hits.Load() < 5 {
+	if a.hits.Load() < 5 || b.hits.Load() < 5 || a.hits.Load()+b.hits.Load() != 13 {
 		t.Fatalf("uneven: %d and %d", a.hits.Load(), b.hits.Load())
 	}
-	// After fail_timeout it is tried again.
+	// After fail_timeout it is tried again (and found dead again).
 	e.clock.advance(11 * time.Second)
-	failures = 0
+	if deadUp.downUntil.Load() > e.clock.now().UnixNano() {
+		t.Fatal("still out of rotation after fail_timeout")
+	}
 	for range 3 {
-		if r := e.do("GET", e.url("rr.test", "/"), nil, nil); r.status == http.StatusBadGateway {
-			failures++
+		if r := e.do("GET", e.url("rr.test", "/"), nil, nil); r.status != http.StatusOK {
+			t.Fatalf("after fail_timeout: %d", r.status)
 		}
 	}
-	if failures != 1 {
-		t.Fatalf("%d failures after fail_timeout, want 1", failures)
+	if deadUp.downUntil.Load() <= e.clock.now().UnixNano() {
+		t.Fatal("the dead upstream was not tried again after fail_timeout")
 	}
 	// A browser gets a page without internals.
 	dead2, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -270,5 +268,53 @@ func TestGateway_UpstreamTimeout(t *testing.T) {
 	e := newTestEnv(t, addRoute(config.Route{Host: "slow.test", Upstreams: []string{slow.URL}, Timeout: config.Duration(100 * time.Millisecond)}))
 	if r := e.do("GET", e.url("slow.test", "/"), nil, nil); r.status != http.StatusGatewayTimeout {
 		t.Fatalf("slow upstream: %d", r.status)
+	}
+}
+
+// TestGateway_RetryOnAnotherUpstream: a request whose upstream cannot be
+// reached goes to the next healthy one instead of failing; the dead one is
+// taken out of rotation. A request with a body is not retried, nor is one
+// whose upstreams differ in base path.
+func TestGateway_RetryOnAnotherUpstream(t *testing.T) {
+	a := newEcho(t)
+	dead, _ := net.Listen("tcp", "127.0.0.1:0")
+	deadURL := "http://" + dead.Addr().String()
+	dead.Close()
+	// Round-robin starts at the second upstream: the dead one.
+	e := newTestEnv(t, addRoute(
+		config.Route{Host: "retry.test", Upstreams: []string{a.srv.URL, deadURL}},
+		config.Route{Host: "body.test", Upstreams: []string{a.srv.URL, deadURL}},
+		config.Route{Host: "paths.test", Upstreams: []string{a.srv.URL + "/v1", deadURL + "/v2"}},
+	))
+	for i := range 4 {
+		if r := e.do("GET", e.url("retry.test", "/x"), nil, nil); r.status != http.StatusOK {
+			t.Fatalf("request %d: %d, want 200 from the live upstream", i, r.status)
+		}
+	}
+	if n := a.hits.Load(); n != 4 {
+		t.Fatalf("live upstream saw %d requests, want 4", n)
+	}
+	if r := e.do("POST", e.url("body.test", "/x"), strings.NewReader("payload"), nil); r.status != http.StatusBadGateway {
+		t.Fatalf("POST with a body to a dead upstream: %d, want 502 (not retried)", r.status)
+	}
+	if r := e.do("GET", e.url("paths.test", "/x"), nil, nil); r.status != http.StatusBadGateway {
+		t.Fatalf("upstreams with different base paths: %d, want 502 (not retried)", r.status)
+	}
+	// All upstreams dead: 502, and both are down.
+	d1, _ := net.Listen("tcp", "127.0.0.1:0")
+	d2, _ := net.Listen("tcp", "127.0.0.1:0")
+	u1, u2 := "http://"+d1.Addr().String(), "http://"+d2.Addr().String()
+	d1.Close()
+	d2.Close()
+	e2 := newTestEnv(t, addRoute(config.Route{Host: "dead.test", Upstreams: []string{u1, u2}}))
+	if r := e2.do("GET", e2.url("dead.test", "/"), nil, nil); r.status != http.StatusBadGateway {
+		t.Fatalf("all dead: %d", r.status)
+	}
+	rt := e2.gw.table.match("dead.test", "/")
+	now := e2.clock.now().UnixNano()
+	for _, u := range rt.pool.ups {
+		if u.downUntil.Load() <= now {
+			t.Errorf("%s not taken out of rotation", u.url.Host)
+		}
 	}
 }
