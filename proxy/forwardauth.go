@@ -47,7 +47,8 @@ func forwardAuthFlavour(path string) (flavour, bool) {
 // the user must sign in (Traefik and Caddy: a 302 to the sign-in start
 // for browsers), 403 when the user may not, 503 when the store fails.
 // Every answer has an empty body and Content-Length: 0, so the proxy
-// keeps its connection alive. Only trusted proxies may ask.
+// keeps its connection alive. Only trusted proxies may ask. Identity
+// headers must have been stripped from r.
 func (g *Gateway) forwardAuth(w http.ResponseWriter, r *http.Request, f flavour) {
 	ctx := r.Context()
 	peer := peerAddr(r)
@@ -56,8 +57,7 @@ func (g *Gateway) forwardAuth(w http.ResponseWriter, r *http.Request, f flavour)
 		empty(w, http.StatusForbidden)
 		return
 	}
-	// Strip before anything reads the request.
-	StripIdentity(r.Header)
+	// The caller (Dispatch or ServeHTTP) has stripped identity headers.
 	bad := http.StatusBadRequest
 	if f == nginx {
 		bad = http.StatusForbidden // auth_request turns anything but 2xx, 401, 403 into a 500

@@ -378,6 +378,7 @@ func (g *Gateway) Dispatch(own http.Handler) http.Handler {
 		app := ok && host != g.own && g.hosts.has(host)
 		if g.faEnabled && !app {
 			if f, ok := forwardAuthFlavour(r.URL.Path); ok {
+				StripIdentity(r.Header) // as ServeHTTP does for the other paths
 				g.forwardAuth(w, r, f)
 				return
 			}
