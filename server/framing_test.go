@@ -209,12 +209,7 @@ func exchange(t *testing.T, dial func() (net.Conn, error), stream string, want i
 // the handler, on plain and TLS connections; the requests before it on
 // the connection are served normally.
 func TestServe_Smuggling(t *testing.T) {
-	cert, err := SelfSigned([]string{"localhost"}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert.Leaf)
+	cert, pool := localhostCert(t)
 	smuggle := "POST /smuggled HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /inner HTTP/1.1\r\nHost: x\r\n\r\n"
 	for _, mode := range []string{"plain", "tls"} {
 		t.Run(mode, func(t *testing.T) {
@@ -282,12 +277,7 @@ func TestServe_Smuggling(t *testing.T) {
 // TestServe_TLSProtocols: over TLS, HTTP/2 and HTTP/1.1 both work and the
 // handler sees the TLS state either way.
 func TestServe_TLSProtocols(t *testing.T) {
-	cert, err := SelfSigned([]string{"localhost"}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert.Leaf)
+	cert, pool := localhostCert(t)
 	addr := testServe(t, &recordingHandler{}, TLSConfig(cert))
 	for _, tc := range []struct {
 		h2   bool
@@ -348,12 +338,7 @@ func (l *flakyListener) Accept() (net.Conn, error) {
 // TestListen_TemporaryAcceptError: a TLS listener keeps accepting after a
 // temporary error (file descriptors running out), as net/http's does.
 func TestListen_TemporaryAcceptError(t *testing.T) {
-	cert, err := SelfSigned([]string{"localhost"}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert.Leaf)
+	cert, pool := localhostCert(t)
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -380,4 +365,17 @@ func TestListen_TemporaryAcceptError(t *testing.T) {
 	if _, err := ln.Accept(); err == nil {
 		t.Fatal("Accept after Close succeeded")
 	}
+}
+
+// localhostCert is a self-signed certificate for localhost and a pool
+// that trusts it.
+func localhostCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	cert, err := SelfSigned([]string{"localhost"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert.Leaf)
+	return cert, pool
 }
