@@ -42,7 +42,9 @@ type framer struct {
 	maxHead  int
 
 	// bad is the index (among counted heads) of the first head with both
-	// Content-Length and Transfer-Encoding, or -1.
+	// Content-Length and Transfer-Encoding, or -1. After such a head the
+	// framer stops, and every later request on the connection is refused
+	// too.
 	bad atomic.Int64
 }
 
@@ -241,9 +243,9 @@ func (f *framer) endHead() {
 		f.heads++
 	}
 	if f.sawCL && f.sawTE {
-		if f.counted {
-			f.bad.CompareAndSwap(-1, idx)
-		}
+		// For "OPTIONS *", which net/http answers itself, idx is the
+		// next request's: nothing after it on the connection is served.
+		f.bad.CompareAndSwap(-1, idx)
 		f.stop() // the connection is closed after the 400
 		return
 	}

@@ -49,7 +49,7 @@ func TestFramer(t *testing.T) {
 		{"after a CL body that looks like a head", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 56\r\n\r\n" +
 			"GET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: x\r\n\r\n" + get, -1, 2, false},
 		{"OPTIONS * is not counted", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n" + "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 0, 1, true},
-		{"OPTIONS * itself", "OPTIONS * HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", -1, 0, true},
+		{"OPTIONS * itself: what follows is refused", "OPTIONS * HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + get, 0, 0, true},
 		{"HTTP/1.0 ignores TE for framing", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n" + get, -1, 2, false},
 		{"underscore spelling is another header", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nTransfer_Encoding: chunked\r\n\r\n" + get, -1, 2, false},
 		{"bad chunk size stops", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", -1, 1, true},
@@ -237,6 +237,7 @@ func TestServe_Smuggling(t *testing.T) {
 				{"HTTP/1.0 with both", "POST /s HTTP/1.0\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc", []int{400}, nil},
 				{"after served requests", get + chnk + smuggle, []int{200, 200, 400}, []string{"/a", "/c"}},
 				{"after OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n" + smuggle, []int{200, 400}, nil},
+				{"behind OPTIONS * with both", "OPTIONS * HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + get, []int{200, 400}, nil},
 				{"pipelined behind it", smuggle + get, []int{400}, nil},
 			}
 			for _, c := range cases {
@@ -378,4 +379,140 @@ func localhostCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	pool := x509.NewCertPool()
 	pool.AddCert(cert.Leaf)
 	return cert, pool
+}
+
+// streamBuilder turns fuzz bytes into a stream of well-formed HTTP/1.x
+// requests of every framing net/http accepts.
+type streamBuilder struct {
+	seed []byte
+	i    int
+}
+
+func (b *streamBuilder) next(n int) int {
+	if b.i >= len(b.seed) {
+		return 0
+	}
+	v := int(b.seed[b.i])
+	b.i++
+	return v % n
+}
+
+// request writes one request; withBoth adds Content-Length next to
+// Transfer-Encoding. It reports whether net/http hands it to a handler.
+func (b *streamBuilder) request(buf *bytes.Buffer, withBoth bool) bool {
+	eol := []string{"\r\n", "\n"}[b.next(4)/3] // mostly CRLF
+	method := []string{"GET", "POST", "PUT", "HEAD", "DELETE", "PATCH", "OPTIONS"}[b.next(7)]
+	target := []string{"/", "/a/b?c=d", "/x%20y", "*"}[b.next(4)]
+	if target == "*" && method != "OPTIONS" {
+		target = "/"
+	}
+	http10 := b.next(5) == 0
+	proto := "HTTP/1.1"
+	if http10 {
+		proto = "HTTP/1.0"
+	}
+	fmt.Fprintf(buf, "%s %s %s%s", method, target, proto, eol)
+	if !http10 || b.next(2) == 0 {
+		fmt.Fprintf(buf, "Host: example.test%s", eol)
+	}
+	names := []string{"Content-Type", "X-Content-Length-Note", "Accept", "X-Transfer", "Cookie", "transfer_encoding"}
+	for range b.next(4) {
+		fmt.Fprintf(buf, "%s: v%d%s", names[b.next(len(names))], b.next(100), eol)
+	}
+	body := b.next(3) // 0 none, 1 Content-Length, 2 chunked
+	if http10 && body == 2 {
+		body = 1
+	}
+	cl := []string{"Content-Length", "content-length", "CONTENT-LENGTH"}[b.next(3)]
+	te := []string{"Transfer-Encoding", "transfer-encoding"}[b.next(2)]
+	switch {
+	case withBoth:
+		fmt.Fprintf(buf, "%s: 3%s%s: chunked%s", cl, eol, te, eol)
+		body = 2
+	case body == 1:
+		n := b.next(40)
+		fmt.Fprintf(buf, "%s: %d%s%s", cl, n, eol, eol)
+		const looksLikeAHead = "GET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"
+		for k := range n {
+			buf.WriteByte(looksLikeAHead[k%len(looksLikeAHead)])
+		}
+		return target != "*"
+	case body == 2:
+		fmt.Fprintf(buf, "%s:  chunked %s", te, eol)
+	}
+	if body != 2 {
+		buf.WriteString(eol)
+		return target != "*"
+	}
+	buf.WriteString(eol)
+	for range b.next(4) {
+		n := b.next(20) + 1
+		fmt.Fprintf(buf, "%x", n)
+		if b.next(3) == 0 {
+			buf.WriteString(";ext=1")
+		}
+		buf.WriteString("\r\n")
+		buf.Write(bytes.Repeat([]byte{'\n'}, n)) // data that looks like line ends
+		buf.WriteString("\r\n")
+	}
+	buf.WriteString("0\r\n")
+	if b.next(3) == 0 {
+		buf.WriteString("X-Trailer: t\r\n") // net/http wants CRLF in trailers
+	}
+	buf.WriteString("\r\n")
+	return target != "*"
+}
+
+// FuzzFramer_MatchesNetHTTP builds streams of well-formed requests in every
+// framing net/http accepts and checks that the framer counts exactly the
+// requests net/http hands to handlers, flags none of them, and flags the
+// one request with both headers, wherever it is put.
+func FuzzFramer_MatchesNetHTTP(f *testing.F) {
+	f.Add([]byte{3, 1, 1, 0, 2, 9, 9, 1, 2, 3, 4, 5, 6, 7}, uint8(2))
+	f.Add([]byte{5, 2, 0, 1, 1, 2, 2, 2, 2, 0, 1, 7, 200, 13}, uint8(0))
+	f.Add(bytes.Repeat([]byte{1, 2, 3}, 40), uint8(1))
+	f.Fuzz(func(t *testing.T, seed []byte, at uint8) {
+		b := &streamBuilder{seed: seed}
+		var buf bytes.Buffer
+		n := b.next(6) + 1
+		bad := int(at) % (n + 1) // n: no bad request
+		var want, flagged int64 = 0, -1
+		for k := range n {
+			if k == bad {
+				flagged = want
+				b.request(&buf, true)
+				break
+			}
+			if b.request(&buf, false) {
+				want++
+			}
+		}
+		stream := buf.Bytes()
+		fr := newFramer(0)
+		fr.feed(stream)
+		if got := fr.bad.Load(); got != flagged {
+			t.Fatalf("flagged request %d, want %d\n%q", got, flagged, stream)
+		}
+		if flagged >= 0 {
+			return
+		}
+		// net/http's own count of handled requests on the same stream.
+		br := bufio.NewReader(bytes.NewReader(stream))
+		var handled int64
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				break
+			}
+			if _, err := io.Copy(io.Discard, req.Body); err != nil {
+				t.Fatalf("net/http could not read a body the builder wrote: %v\n%q", err, stream)
+			}
+			if !(req.Method == "OPTIONS" && req.RequestURI == "*") {
+				handled++
+			}
+		}
+		if handled != want || fr.heads != want || fr.stopped() {
+			t.Fatalf("net/http handled %d, framer counted %d (stopped %v), builder wrote %d\n%q", handled, fr.heads, fr.stopped(), want, stream)
+		}
+	})
 }
