@@ -17,8 +17,11 @@ import (
 // bodies are chunked or Content-Length long, HTTP/1.0 ignores
 // Transfer-Encoding) and counts the heads whose requests reach a handler
 // ("OPTIONS *" does not). When it meets something net/http would refuse,
-// or a protocol upgrade, it stops: net/http closes such connections or
-// hands them over, and no later request on them reaches a handler.
+// it stops: net/http closes such connections. It also stops after a
+// request that asks for an upgrade (or CONNECT), whose connection is
+// usually handed over; if the upgrade is declined and the connection
+// carries on, its later requests are framed by net/http alone (safe, but
+// without the precise 400).
 //
 // feed is called by one reader at a time (net/http's connReader serialises
 // reads); bad is read concurrently by the connection's handlers.
@@ -26,7 +29,6 @@ type framer struct {
 	state     uint8
 	remaining uint64 // body or chunk bytes still to skip; CRLF bytes in stateChunkEnd
 	line      []byte // a line split across reads
-	maxLine   int
 
 	// The head being read.
 	started  bool // the request line was seen
@@ -65,7 +67,7 @@ func newFramer(maxHeaderBytes int) *framer {
 	if maxHeaderBytes <= 0 {
 		maxHeaderBytes = 1 << 20 // http.DefaultMaxHeaderBytes
 	}
-	f := &framer{maxHead: maxHeaderBytes + 4096, maxLine: maxHeaderBytes + 4096}
+	f := &framer{maxHead: maxHeaderBytes + 4096} // net/http's own slack
 	f.bad.Store(-1)
 	return f
 }
@@ -146,7 +148,7 @@ func (f *framer) lineLimit() int {
 	if f.state == stateChunkSize {
 		return maxChunkLine
 	}
-	return f.maxLine
+	return f.maxHead
 }
 
 func (f *framer) stop() {
