@@ -21,14 +21,8 @@ func looksLikeJWT(s string) bool { return strings.Count(s, ".") == 2 }
 // token_type_hint is accepted and not needed.
 func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	noStore(w.Header())
-	if e := p.parsePostForm(w, r); e != nil {
-		p.writeError(w, e)
-		return
-	}
-	client, e := p.authenticate(r)
-	if e != nil {
-		p.writeError(w, e)
+	client := p.clientRequest(w, r)
+	if client == nil {
 		return
 	}
 	tok := r.PostForm.Get("token")
@@ -95,14 +89,8 @@ type introspection struct {
 // expired or revoked is {"active": false}.
 func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	noStore(w.Header())
-	if e := p.parsePostForm(w, r); e != nil {
-		p.writeError(w, e)
-		return
-	}
-	client, e := p.authenticate(r)
-	if e != nil {
-		p.writeError(w, e)
+	client := p.clientRequest(w, r)
+	if client == nil {
 		return
 	}
 	if client.Public {

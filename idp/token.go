@@ -31,14 +31,8 @@ type grantHandler func(ctx context.Context, c *clients.Client, form url.Values) 
 // token serves POST {issuer}/token: the form is parsed once, the client
 // authenticated once, then the grant type's handler runs.
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
-	noStore(w.Header())
-	if e := p.parsePostForm(w, r); e != nil {
-		p.writeError(w, e)
-		return
-	}
-	client, e := p.authenticate(r)
-	if e != nil {
-		p.writeError(w, e)
+	client := p.clientRequest(w, r)
+	if client == nil {
 		return
 	}
 	gt := r.PostForm.Get("grant_type")
@@ -70,6 +64,23 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// clientRequest begins a token, revocation or introspection request:
+// Cache-Control: no-store, the form parsed, the client authenticated. On
+// failure it has written the RFC 6749 error and returns nil.
+func (p *Provider) clientRequest(w http.ResponseWriter, r *http.Request) *clients.Client {
+	noStore(w.Header())
+	if e := p.parsePostForm(w, r); e != nil {
+		p.writeError(w, e)
+		return nil
+	}
+	client, e := p.authenticate(r)
+	if e != nil {
+		p.writeError(w, e)
+		return nil
+	}
+	return client
 }
 
 // authenticate identifies the client of a token, revocation or
