@@ -55,6 +55,40 @@ func (v *validator) add(path, format string, args ...any) {
 	v.errs = append(v.errs, &FieldError{Path: path, Err: fmt.Errorf(format, args...)})
 }
 
+// list checks each item of the list at path: check returns why an item is
+// refused ("" when it is fine; nil accepts everything), and an item equal
+// to an earlier accepted one is reported as its duplicate. It returns the
+// index of each accepted item.
+func (v *validator) list(path string, items []string, check func(string) string) map[string]int {
+	seen := make(map[string]int, len(items))
+	for i, it := range items {
+		p := indexPath(path, i)
+		if check != nil {
+			if msg := check(it); msg != "" {
+				v.add(p, "%s", msg)
+				continue
+			}
+		}
+		if j, dup := seen[it]; dup {
+			v.add(p, "duplicate of %s[%d]", path, j)
+			continue
+		}
+		seen[it] = i
+	}
+	return seen
+}
+
+// groupNames checks a list of group names.
+func groupNames(g string) string {
+	switch {
+	case g == "":
+		return "must not be empty"
+	case strings.Contains(g, ","):
+		return "must not contain a comma"
+	}
+	return ""
+}
+
 func (v *validator) positive(path string, d Duration) {
 	if d <= 0 {
 		v.add(path, "must be greater than 0")
@@ -305,20 +339,7 @@ func (v *validator) users(users []User) {
 			v.add(p+".password_hash", "must be an argon2id hash starting with $argon2id$ (make one with: gatehouse hash-password)")
 		}
 
-		groups := make(map[string]int, len(u.Groups))
-		for k, g := range u.Groups {
-			gp := fmt.Sprintf("%s.groups[%d]", p, k)
-			switch j, dup := groups[g]; {
-			case g == "":
-				v.add(gp, "must not be empty")
-			case strings.Contains(g, ","):
-				v.add(gp, "must not contain a comma")
-			case dup:
-				v.add(gp, "duplicate of %s.groups[%d]", p, j)
-			default:
-				groups[g] = k
-			}
-		}
+		v.list(p+".groups", u.Groups, groupNames)
 	}
 	// A username equal to someone else's email would make sign-in by
 	// "username or email" ambiguous.

@@ -65,20 +65,14 @@ func (v *validator) acme(s Server) {
 	if len(a.Challenges) == 0 {
 		v.add(p+".challenges", "at least one is required: %s or %s", ChallengeHTTP01, ChallengeTLSALPN01)
 	}
-	challenges := make(map[string]int, len(a.Challenges))
-	for i, c := range a.Challenges {
-		cp := indexPath(p+".challenges", i)
-		switch j, dup := challenges[c]; {
-		case c != ChallengeHTTP01 && c != ChallengeTLSALPN01:
-			v.add(cp, "must be %s or %s (got %q; dns-01 is not supported)", ChallengeHTTP01, ChallengeTLSALPN01, c)
-		case dup:
-			v.add(cp, "duplicate of %s.challenges[%d]", p, j)
-		default:
-			challenges[c] = i
-			if c == ChallengeHTTP01 && s.HTTPListen == "" {
-				v.add(cp, "http-01 needs server.http_listen (the CA connects over plain HTTP, on port 80 unless alt_http_port is set): set server.http_listen, e.g. \":80\", or use only %s", ChallengeTLSALPN01)
-			}
+	challenges := v.list(p+".challenges", a.Challenges, func(c string) string {
+		if c != ChallengeHTTP01 && c != ChallengeTLSALPN01 {
+			return fmt.Sprintf("must be %s or %s (got %q; dns-01 is not supported)", ChallengeHTTP01, ChallengeTLSALPN01, c)
 		}
+		return ""
+	})
+	if i, ok := challenges[ChallengeHTTP01]; ok && s.HTTPListen == "" {
+		v.add(indexPath(p+".challenges", i), "http-01 needs server.http_listen (the CA connects over plain HTTP, on port 80 unless alt_http_port is set): set server.http_listen, e.g. \":80\", or use only %s", ChallengeTLSALPN01)
 	}
 
 	v.port(p+".alt_http_port", a.AltHTTPPort, "80")
@@ -169,18 +163,12 @@ func (v *validator) trustedProxies(list []string) {
 
 // headers checks an identity header set.
 func (v *validator) headers(path string, h Headers) {
-	seen := make(map[string]int, len(h.Presets))
-	for i, s := range h.Presets {
-		p := indexPath(path+".presets", i)
-		switch j, dup := seen[s]; {
-		case s != PresetOAuth2Proxy && s != PresetAuthelia:
-			v.add(p, "must be %s or %s (got %q)", PresetOAuth2Proxy, PresetAuthelia, s)
-		case dup:
-			v.add(p, "duplicate of %s.presets[%d]", path, j)
-		default:
-			seen[s] = i
+	v.list(path+".presets", h.Presets, func(s string) string {
+		if s != PresetOAuth2Proxy && s != PresetAuthelia {
+			return fmt.Sprintf("must be %s or %s (got %q)", PresetOAuth2Proxy, PresetAuthelia, s)
 		}
-	}
+		return ""
+	})
 }
 
 // routes checks gateway.routes.

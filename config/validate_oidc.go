@@ -177,18 +177,12 @@ func (v *validator) keys(k Keys) {
 	if len(k.Algorithms) == 0 {
 		v.add(algs, "at least one is required: RS256 (which every OpenID Connect client accepts), optionally ES256")
 	}
-	first := make(map[string]int)
-	for i, a := range k.Algorithms {
-		p := indexPath(algs, i)
-		switch j, dup := first[a]; {
-		case a != "RS256" && a != "ES256":
-			v.add(p, "must be RS256 or ES256 (got %q)", a)
-		case dup:
-			v.add(p, "duplicate of %s[%d]", algs, j)
-		default:
-			first[a] = i
+	first := v.list(algs, k.Algorithms, func(a string) string {
+		if a != "RS256" && a != "ES256" {
+			return fmt.Sprintf("must be RS256 or ES256 (got %q)", a)
 		}
-	}
+		return ""
+	})
 	if _, ok := first["RS256"]; len(k.Algorithms) > 0 && !ok {
 		v.add(algs, "must include RS256: OpenID Connect requires it, and clients that were not told otherwise expect it")
 	}
@@ -196,18 +190,12 @@ func (v *validator) keys(k Keys) {
 	if len(k.Files) > 0 && len(first) > 0 && len(k.Files) != len(first) {
 		v.add("oidc.keys.files", "give exactly one key file per algorithm in oidc.keys.algorithms (%d), got %d", len(first), len(k.Files))
 	}
-	files := make(map[string]int)
-	for i, f := range k.Files {
-		p := indexPath("oidc.keys.files", i)
-		switch j, dup := files[f]; {
-		case strings.TrimSpace(f) == "":
-			v.add(p, "must not be empty")
-		case dup:
-			v.add(p, "duplicate of oidc.keys.files[%d]", j)
-		default:
-			files[f] = i
+	v.list("oidc.keys.files", k.Files, func(f string) string {
+		if strings.TrimSpace(f) == "" {
+			return "must not be empty"
 		}
-	}
+		return ""
+	})
 }
 
 // claims checks oidc.claims and returns the names of the custom claims.
@@ -238,20 +226,7 @@ func (v *validator) claims(claims []Claim) map[string]bool {
 		if c.Equals != "" && !hasAttr {
 			v.add(p+".equals", "only applies with attribute")
 		}
-		groups := make(map[string]int)
-		for k, g := range c.AnyGroup {
-			gp := fmt.Sprintf("%s.any_group[%d]", p, k)
-			switch j, dup := groups[g]; {
-			case g == "":
-				v.add(gp, "must not be empty")
-			case strings.Contains(g, ","):
-				v.add(gp, "must not contain a comma")
-			case dup:
-				v.add(gp, "duplicate of %s.any_group[%d]", p, j)
-			default:
-				groups[g] = k
-			}
-		}
+		v.list(p+".any_group", c.AnyGroup, groupNames)
 	}
 	custom := make(map[string]bool, len(names))
 	for n := range names {
@@ -278,20 +253,15 @@ func (v *validator) scopes(scopes []Scope, customClaims map[string]bool) map[str
 		default:
 			names[s.Name] = i
 		}
-		seen := make(map[string]int)
-		for k, c := range s.Claims {
-			cp := fmt.Sprintf("%s.claims[%d]", p, k)
-			switch j, dup := seen[c]; {
+		v.list(p+".claims", s.Claims, func(c string) string {
+			switch {
 			case c == "sub":
-				v.add(cp, `"sub" is in every ID token and userinfo response already; do not list it`)
+				return `"sub" is in every ID token and userinfo response already; do not list it`
 			case !isStandardClaim(c) && !customClaims[c]:
-				v.add(cp, "unknown claim %q: name a standard claim (%s) or one defined in oidc.claims", c, standardClaims)
-			case dup:
-				v.add(cp, "duplicate of %s.claims[%d]", p, j)
-			default:
-				seen[c] = k
+				return fmt.Sprintf("unknown claim %q: name a standard claim (%s) or one defined in oidc.claims", c, standardClaims)
 			}
-		}
+			return ""
+		})
 	}
 	custom := make(map[string]bool, len(names))
 	for n := range names {
@@ -348,18 +318,12 @@ func (v *validator) clients(o OIDC, customScopes map[string]bool) {
 		v.redirectURLs(p+".redirect_urls", c.RedirectURLs)
 		v.redirectURLs(p+".post_logout_redirect_urls", c.PostLogoutRedirectURLs)
 
-		seen := make(map[string]int)
-		for k, s := range c.Scopes {
-			sp := indexPath(p+".scopes", k)
-			switch j, dup := seen[s]; {
-			case !isStandardScope(s) && !customScopes[s]:
-				v.add(sp, "unknown scope %q: use openid, profile, email, groups, offline_access or a scope defined in oidc.scopes", s)
-			case dup:
-				v.add(sp, "duplicate of %s.scopes[%d]", p, j)
-			default:
-				seen[s] = k
+		v.list(p+".scopes", c.Scopes, func(s string) string {
+			if !isStandardScope(s) && !customScopes[s] {
+				return fmt.Sprintf("unknown scope %q: use openid, profile, email, groups, offline_access or a scope defined in oidc.scopes", s)
 			}
-		}
+			return ""
+		})
 
 		if raw := c.BackchannelLogoutURI; raw != "" {
 			if msg := checkClientURL(raw, false); msg != "" {
@@ -404,20 +368,14 @@ func (v *validator) grantTypes(p string, c Client) (hasCode bool) {
 	if len(c.GrantTypes) == 0 {
 		return true // authorization_code and refresh_token
 	}
-	seen := make(map[string]int)
-	for k, g := range c.GrantTypes {
-		gp := indexPath(p+".grant_types", k)
-		switch j, dup := seen[g]; {
-		case g != grantAuthorizationCode && g != grantRefreshToken && g != grantClientCredentials:
-			v.add(gp, "must be one of %s, %s, %s (got %q)", grantAuthorizationCode, grantRefreshToken, grantClientCredentials, g)
-		case dup:
-			v.add(gp, "duplicate of %s.grant_types[%d]", p, j)
-		case g == grantClientCredentials && c.Public:
-			v.add(gp, "client_credentials needs a confidential client: a public client has no secret to authenticate with")
-			seen[g] = k
-		default:
-			seen[g] = k
+	seen := v.list(p+".grant_types", c.GrantTypes, func(g string) string {
+		if g != grantAuthorizationCode && g != grantRefreshToken && g != grantClientCredentials {
+			return fmt.Sprintf("must be one of %s, %s, %s (got %q)", grantAuthorizationCode, grantRefreshToken, grantClientCredentials, g)
 		}
+		return ""
+	})
+	if k, ok := seen[grantClientCredentials]; ok && c.Public {
+		v.add(indexPath(p+".grant_types", k), "client_credentials needs a confidential client: a public client has no secret to authenticate with")
 	}
 	_, hasCode = seen[grantAuthorizationCode]
 	if _, refresh := seen[grantRefreshToken]; refresh && !hasCode {
@@ -428,19 +386,7 @@ func (v *validator) grantTypes(p string, c Client) (hasCode bool) {
 
 // redirectURLs checks a list of redirect or post-logout redirect URLs.
 func (v *validator) redirectURLs(path string, urls []string) {
-	seen := make(map[string]int)
-	for k, raw := range urls {
-		up := indexPath(path, k)
-		if msg := checkRedirectURL(raw); msg != "" {
-			v.add(up, "%s", msg)
-			continue
-		}
-		if j, dup := seen[raw]; dup {
-			v.add(up, "duplicate of %s[%d]", path, j)
-			continue
-		}
-		seen[raw] = k
-	}
+	v.list(path, urls, checkRedirectURL)
 }
 
 // checkRedirectURL checks a client's redirect URL and returns a message, or
