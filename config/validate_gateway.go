@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-sso/gatehouse/policy"
 )
 
 // maxSessionCacheTTL is the upper bound of gateway.session_cache_ttl: a
@@ -417,110 +419,14 @@ func checkHostPattern(h string) string {
 	return fmt.Sprintf(`%q is not a valid wildcard: "*" may only be the whole first label, as in "*.example.com"`, h)
 }
 
-// checkPathPrefix checks a non-empty path prefix of a route or rule. It
-// must be in the canonical form request paths are normalised to before
-// they are matched (see policy.NormalizePath), or no request could match
-// it: starting with "/"; no empty, "." or ".." segments; only unreserved
-// characters, sub-delimiters, ":" and "@" raw; percent-encodings in upper
-// case, and never of an unreserved character, "/", "\", ";", a control
-// character or a double-encoded escape; no ";", "?", "#" or "\". It returns
-// a message, or "".
+// checkPathPrefix checks a non-empty path prefix of a route or rule: it
+// must be one that request paths can match (see policy.CheckPrefix). It
+// returns a message, or "".
 func checkPathPrefix(p string) string {
-	if !strings.HasPrefix(p, "/") {
-		return fmt.Sprintf(`%q must start with "/"`, p)
-	}
-	prev := -1 // previous byte, raw or decoded, for overlong UTF-8
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		switch {
-		case c == '?' || c == '#':
-			return "must not contain a query or fragment (? or #)"
-		case c == ';':
-			return `must not contain ";" (matrix parameters are ignored when paths are matched)`
-		case c == '\\':
-			return "must not contain a backslash"
-		case c == '%':
-			if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
-				return "has an invalid percent-encoding (want % followed by two hex digits)"
-			}
-			d := hexVal(p[i+1])<<4 | hexVal(p[i+2])
-			switch {
-			case d == '/' || d == '\\':
-				return "must not contain an encoded slash or backslash (%2F, %5C): upstreams disagree on whether it separates segments"
-			case d == ';':
-				return "must not contain an encoded semicolon (%3B)"
-			case d < 0x20 || d == 0x7f:
-				return "must not contain control characters, raw or encoded"
-			case isUnreserved(d):
-				return fmt.Sprintf("must not percent-encode %q (%s): write it as is, the way request paths are normalised", string(rune(d)), p[i:i+3])
-			case !isUpperHexDigit(p[i+1]) || !isUpperHexDigit(p[i+2]):
-				return fmt.Sprintf("write percent-encodings in upper case (%s, not %s), the way request paths are normalised", strings.ToUpper(p[i:i+3]), p[i:i+3])
-			case d == '%' && i+4 < len(p) && isHex(p[i+3]) && isHex(p[i+4]):
-				return "must not contain a double-encoded escape (%25 followed by two hex digits)"
-			case isOverlong(prev, d):
-				return "must not contain an overlong UTF-8 encoding"
-			}
-			prev = int(d)
-			i += 2
-		case c != '/' && !isUnreserved(c) && !isSubDelim(c):
-			return "must not contain spaces, control characters, non-ASCII bytes or \" < > [ ] ^ ` { | }: percent-encode them"
-		default:
-			prev = int(c)
-		}
-	}
-	segs := strings.Split(p[1:], "/")
-	for k, seg := range segs {
-		switch {
-		case seg == "" && k < len(segs)-1:
-			return `must not contain "//" (empty segments): request paths are normalised without them`
-		case seg == "." || seg == "..":
-			return `must not contain "." or ".." segments: request paths are normalised without them`
-		}
+	if err := policy.CheckPrefix(p); err != nil {
+		return err.Error()
 	}
 	return ""
-}
-
-// isUnreserved reports RFC 3986 unreserved characters.
-func isUnreserved(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		c == '-' || c == '.' || c == '_' || c == '~'
-}
-
-// isSubDelim reports the reserved characters allowed raw in a path
-// segment besides ";" (RFC 3986 sub-delims, ":" and "@").
-func isSubDelim(c byte) bool {
-	return strings.IndexByte("!$&'()*+,=:@", c) >= 0
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func isUpperHexDigit(c byte) bool { return '0' <= c && c <= '9' || 'A' <= c && c <= 'F' }
-
-// hexVal returns the value of hex digit c.
-func hexVal(c byte) byte {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0'
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10
-	}
-	return c - 'A' + 10
-}
-
-// isOverlong reports whether byte d after byte prev is part of an overlong
-// UTF-8 encoding ("%C0%AE" for ".").
-func isOverlong(prev int, d byte) bool {
-	switch {
-	case prev == 0xC0 || prev == 0xC1:
-		return d >= 0x80 && d <= 0xBF
-	case prev == 0xE0:
-		return d >= 0x80 && d <= 0x9F
-	case prev == 0xF0:
-		return d >= 0x80 && d <= 0x8F
-	}
-	return false
 }
 
 // prefixMatches reports whether path prefix prefix matches path at a

@@ -328,21 +328,8 @@ func (v *validator) path(r *rule, prefix, re string) {
 	if prefix == "" {
 		return
 	}
-	if prefix[0] != '/' {
-		v.add("path_prefix", `%q must start with "/"`, prefix)
-		return
-	}
-	if strings.Contains(prefix, ";") {
-		v.add("path_prefix", `%q must not contain ";" (matrix parameters are ignored when matching)`, prefix)
-		return
-	}
-	norm, err := NormalizePath(prefix)
-	if err != nil {
-		v.add("path_prefix", "%q is not a valid path: %v", prefix, err)
-		return
-	}
-	if norm != prefix {
-		v.add("path_prefix", "%q is not normalised, so no request path can equal it; write %q", prefix, norm)
+	if err := CheckPrefix(prefix); err != nil {
+		v.add("path_prefix", "%v", err)
 		return
 	}
 	if prefix != "/" {

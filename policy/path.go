@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -15,6 +16,27 @@ type pathError struct{ why string }
 
 func (e *pathError) Error() string { return ErrBadPath.Error() + ": " + e.why }
 func (e *pathError) Unwrap() error { return ErrBadPath }
+
+// CheckPrefix reports why a non-empty path prefix (of a rule or a route)
+// could never match, or nil: it must start with "/", have no ";" (matrix
+// parameters are ignored when matching), and be in the canonical form
+// NormalizePath gives request paths.
+func CheckPrefix(prefix string) error {
+	if !strings.HasPrefix(prefix, "/") {
+		return fmt.Errorf(`%q must start with "/"`, prefix)
+	}
+	if strings.Contains(prefix, ";") {
+		return fmt.Errorf(`%q must not contain ";" (matrix parameters are ignored when matching)`, prefix)
+	}
+	norm, err := NormalizePath(prefix)
+	if err != nil {
+		return fmt.Errorf("%q is not a valid path: %w", prefix, err)
+	}
+	if norm != prefix {
+		return fmt.Errorf("%q is not normalised, so no request path can equal it; write %q", prefix, norm)
+	}
+	return nil
+}
 
 // NormalizePath returns the canonical form of a request path, which is
 // both what the policy matches and what the proxy forwards upstream, so

@@ -35,8 +35,8 @@ func (g *Gateway) newRoute(i int, rc config.Route) (*route, error) {
 		prefix = ""
 	}
 	if prefix != "" {
-		if n, err := policy.NormalizePath(prefix); err != nil || n != prefix || strings.Contains(prefix, ";") {
-			return nil, fmt.Errorf("path_prefix %q is not in normalised form", prefix)
+		if err := policy.CheckPrefix(prefix); err != nil {
+			return nil, fmt.Errorf("path_prefix: %w", err)
 		}
 	}
 	rt := &route{
