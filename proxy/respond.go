@@ -108,20 +108,14 @@ var (
 
 // redirect answers 302 with an empty body.
 func redirect(w http.ResponseWriter, location string) {
-	h := w.Header()
-	h["Location"] = []string{location}
-	h["Cache-Control"] = noStore
-	h["Content-Length"] = zeroLength
-	w.WriteHeader(http.StatusFound)
+	w.Header()["Location"] = []string{location}
+	empty(w, http.StatusFound)
 }
 
 // challenge answers 401 with WWW-Authenticate and an empty body.
 func challenge(w http.ResponseWriter, value string) {
-	h := w.Header()
-	h["Www-Authenticate"] = []string{value}
-	h["Cache-Control"] = noStore
-	h["Content-Length"] = zeroLength
-	w.WriteHeader(http.StatusUnauthorized)
+	w.Header()["Www-Authenticate"] = []string{value}
+	empty(w, http.StatusUnauthorized)
 }
 
 // empty answers status with an empty body (keep-alive friendly).
