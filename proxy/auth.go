@@ -121,6 +121,17 @@ const (
 
 // authenticate finds the principal of a request for host: a bearer token
 // (when allowed) or the app cookie.
+// judge authenticates r (for req.Host) and decides req for whoever it
+// is: a signed-in principal only when the result is authOK.
+func (g *Gateway) judge(ctx context.Context, r *http.Request, req policy.Request, allowBearer bool) (*principal, authResult, policy.Outcome) {
+	p, res := g.authenticate(ctx, r, req.Host, allowBearer)
+	var sub *policy.Subject
+	if res == authOK {
+		sub = &p.subject
+	}
+	return p, res, g.pol.Decide(req, sub, g.now())
+}
+
 func (g *Gateway) authenticate(ctx context.Context, r *http.Request, host string, allowBearer bool) (*principal, authResult) {
 	if allowBearer {
 		if tok, ok := bearerToken(r.Header); ok {

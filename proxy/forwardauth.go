@@ -75,12 +75,7 @@ func (g *Gateway) forwardAuth(w http.ResponseWriter, r *http.Request, f flavour)
 		return
 	}
 	rt := g.table.match(host, path)
-	p, res := g.authenticate(ctx, r, host, rt == nil || rt.bearer)
-	var sub *policy.Subject
-	if res == authOK {
-		sub = &p.subject
-	}
-	out := g.pol.Decide(policy.Request{Host: host, Path: path, Method: method, ClientIP: g.trusted.clientIP(r, peer)}, sub, g.now())
+	p, res, out := g.judge(ctx, r, policy.Request{Host: host, Path: path, Method: method, ClientIP: g.trusted.clientIP(r, peer)}, rt == nil || rt.bearer)
 	switch {
 	case res == authUnavailable && out.Effect != policy.Allow:
 		empty(w, http.StatusServiceUnavailable)

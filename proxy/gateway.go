@@ -437,14 +437,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	client := g.trusted.clientIP(r, peerAddr(r))
-	p, res := g.authenticate(ctx, r, host, rt.bearer)
-	var sub *policy.Subject
-	if res == authOK {
-		sub = &p.subject
-	}
-	now := g.now()
-	out := g.pol.Decide(policy.Request{Host: host, Path: path, Method: r.Method, ClientIP: client}, sub, now)
+	p, res, out := g.judge(ctx, r, policy.Request{Host: host, Path: path, Method: r.Method, ClientIP: g.trusted.clientIP(r, peerAddr(r))}, rt.bearer)
 	switch {
 	case res == authUnavailable && out.Effect != policy.Allow:
 		g.fail(w, r, http.StatusServiceUnavailable, "Sign-in is temporarily unavailable. Try again in a moment.")
