@@ -197,7 +197,7 @@ func newTestEnv(t testing.TB, mutate func(*config.Gateway)) *env {
 	if mutate != nil {
 		mutate(&gc)
 	}
-	pol, err := policy.Compile(rules(gc.Rules))
+	pol, err := policy.Compile(config.PolicyRules(gc.Rules))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,21 +242,6 @@ func withDefaults(r config.Route) config.Route {
 	d := config.DefaultRoute()
 	d.Name, d.Host, d.PathPrefix, d.Upstreams, d.Bearer = r.Name, r.Host, r.PathPrefix, r.Upstreams, r.Bearer
 	return d
-}
-
-// rules converts configured rules like cmd does.
-func rules(rs []config.Rule) []policy.Rule {
-	out := make([]policy.Rule, 0, len(rs))
-	for _, r := range rs {
-		out = append(out, policy.Rule{
-			Name: r.Name, Hosts: r.Hosts, PathPrefix: r.PathPrefix, PathRegex: r.PathRegex,
-			Methods: r.Methods, Networks: r.Networks, Decision: policy.Decision(r.Decision),
-			Users: r.Users, GroupsAny: r.GroupsAny, GroupsAll: r.GroupsAll,
-			EmailDomains: r.EmailDomains, Scopes: r.Scopes, SecondFactor: r.SecondFactor,
-			MaxSessionAge: r.MaxSessionAge.D(),
-		})
-	}
-	return out
 }
 
 // url is an absolute URL on host at the test server.

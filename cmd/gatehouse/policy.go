@@ -14,26 +14,10 @@ import (
 	"github.com/gatehouse-sso/gatehouse/policy"
 )
 
-// gatewayRules converts the configured gateway rules for the policy
-// package.
-func gatewayRules(rules []config.Rule) []policy.Rule {
-	out := make([]policy.Rule, 0, len(rules))
-	for _, r := range rules {
-		out = append(out, policy.Rule{
-			Name: r.Name, Hosts: r.Hosts, PathPrefix: r.PathPrefix, PathRegex: r.PathRegex,
-			Methods: r.Methods, Networks: r.Networks, Decision: policy.Decision(r.Decision),
-			Users: r.Users, GroupsAny: r.GroupsAny, GroupsAll: r.GroupsAll,
-			EmailDomains: r.EmailDomains, Scopes: r.Scopes, SecondFactor: r.SecondFactor,
-			MaxSessionAge: r.MaxSessionAge.D(),
-		})
-	}
-	return out
-}
-
 // compileGatewayPolicy compiles gateway.rules; its errors name each rule by
 // its configuration path ("gateway.rules[3].hosts[0]: ...").
 func compileGatewayPolicy(rules []config.Rule) (*policy.Policy, error) {
-	p, err := policy.Compile(gatewayRules(rules))
+	p, err := policy.Compile(config.PolicyRules(rules))
 	if err == nil {
 		return p, nil
 	}
