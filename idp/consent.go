@@ -157,17 +157,28 @@ func (p *Provider) accountUser(r *http.Request) (identity.User, bool, error) {
 	return p.liveUser(ctx, rec.UserID)
 }
 
+// consentsUser returns the signed-in user of the consents page; without
+// one it has sent the browser to sign in (or answered 503) and reports
+// false.
+func (p *Provider) consentsUser(w http.ResponseWriter, r *http.Request) (identity.User, bool) {
+	u, ok, err := p.accountUser(r)
+	if err != nil {
+		p.unavailable(w, r, "consents: load session", err)
+		return identity.User{}, false
+	}
+	if !ok {
+		p.browserRedirect(w, r, p.o.LoginPath+"?rd="+url.QueryEscape(p.local(pathConsents)))
+		return identity.User{}, false
+	}
+	return u, true
+}
+
 // showConsents lists the clients the signed-in user consented to, each
 // with a Revoke button (GET {issuer}/consents).
 func (p *Provider) showConsents(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	u, ok, err := p.accountUser(r)
-	if err != nil {
-		p.unavailable(w, r, "consents: load session", err)
-		return
-	}
+	u, ok := p.consentsUser(w, r)
 	if !ok {
-		p.browserRedirect(w, r, p.o.LoginPath+"?rd="+url.QueryEscape(p.local(pathConsents)))
 		return
 	}
 	var list []web.ConsentView
@@ -202,13 +213,8 @@ func (p *Provider) revokeConsent(w http.ResponseWriter, r *http.Request) {
 	if !p.parsePageForm(w, r) {
 		return
 	}
-	u, ok, err := p.accountUser(r)
-	if err != nil {
-		p.unavailable(w, r, "consents: load session", err)
-		return
-	}
+	u, ok := p.consentsUser(w, r)
 	if !ok {
-		p.browserRedirect(w, r, p.o.LoginPath+"?rd="+url.QueryEscape(p.local(pathConsents)))
 		return
 	}
 	c, ok := p.o.Clients.Get(r.PostFormValue("client_id"))
