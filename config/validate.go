@@ -29,10 +29,9 @@ const (
 // example, are only checked to be named; the server reports file errors
 // when it starts).
 //
-// gateway.rules are checked field by field only: whether they compile
-// into a policy (regular expressions, unreachable rules, requirements on
-// rules that cannot use them) is the policy package's check, which callers
-// join to these problems.
+// gateway.rules are compiled with the policy package (CompilePolicy), so
+// regular expressions, unreachable rules and requirements on rules that
+// cannot use them are reported here too.
 func (c Config) Validate() error {
 	v := validator{}
 	publicURL := v.server(c.Server)

@@ -302,95 +302,22 @@ func (v *validator) upstreams(p string, r Route) {
 	}
 }
 
-// rules checks the shape of each field of gateway.rules. Whether the rules
-// compile into a policy (regular expressions, unreachable rules,
-// requirements on rules that do not use them) is checked by the policy
-// package, which config does not import.
+// rules compiles gateway.rules (policy.Compile checks every field, and
+// reports unreachable rules and requirements on rules that cannot use
+// them) and refuses what no user could meet yet.
 func (v *validator) rules(rules []Rule) {
 	for i, r := range rules {
-		p := indexPath("gateway.rules", i)
-
-		switch r.Decision {
-		case DecisionPublic, DecisionDeny, DecisionAuthenticated:
-		case "":
-			v.add(p+".decision", "required: %s, %s or %s", DecisionPublic, DecisionDeny, DecisionAuthenticated)
-		default:
-			v.oneOf(p+".decision", r.Decision, DecisionPublic, DecisionDeny, DecisionAuthenticated)
-		}
-
-		for k, h := range r.Hosts {
-			hp := indexPath(p+".hosts", k)
-			if h == "" {
-				v.add(hp, "must not be empty")
-			} else if msg := checkHostPattern(h); msg != "" {
-				v.add(hp, "%s", msg)
-			}
-		}
-
-		switch {
-		case r.PathPrefix != "" && r.PathRegex != "":
-			v.add(p, "set path_prefix or path_regex, not both")
-		case r.PathPrefix != "":
-			if msg := checkPathPrefix(r.PathPrefix); msg != "" {
-				v.add(p+".path_prefix", "%s", msg)
-			}
-		}
-
-		for k, m := range r.Methods {
-			mp := indexPath(p+".methods", k)
-			switch {
-			case m == "":
-				v.add(mp, "must not be empty")
-			case m == "*":
-				v.add(mp, `"*" is not a method; leave methods empty to match every method`)
-			case !isToken(m):
-				v.add(mp, "%q is not an HTTP method (a token such as GET or POST)", m)
-			}
-		}
-
-		for k, s := range r.Networks {
-			if msg := checkNetwork(s); msg != "" {
-				v.add(indexPath(p+".networks", k), "%s", msg)
-			}
-		}
-
-		if r.MaxSessionAge < 0 {
-			v.add(p+".max_session_age", "must not be negative (0 means no limit)")
-		}
 		if r.SecondFactor {
 			// Nobody could ever meet it: sign-in is password only so far.
-			v.add(p+".second_factor", "no second-factor sign-in method is available yet, so no user could pass this rule")
+			v.add(indexPath("gateway.rules", i)+".second_factor", "no second-factor sign-in method is available yet, so no user could pass this rule")
 		}
+	}
+	if _, err := CompilePolicy(rules); err != nil {
+		v.errs = append(v.errs, err.(Errors)...)
 	}
 }
 
-// checkNetwork checks a rule's network: a CIDR prefix without host bits,
-// or a single address. It returns a message, or "".
-func checkNetwork(s string) string {
-	if s == "" {
-		return "must not be empty"
-	}
-	if strings.Contains(s, "/") {
-		pfx, err := netip.ParsePrefix(s)
-		if err != nil {
-			return fmt.Sprintf("%q is not a CIDR prefix such as 10.0.0.0/8 or 2001:db8::/32", s)
-		}
-		if m := pfx.Masked(); m != pfx {
-			return fmt.Sprintf("%q has host bits set; did you mean %q?", s, m.String())
-		}
-		return ""
-	}
-	a, err := netip.ParseAddr(s)
-	switch {
-	case err != nil:
-		return fmt.Sprintf("%q is not a CIDR prefix or an IP address", s)
-	case a.Zone() != "":
-		return fmt.Sprintf("%q must not have a zone", s)
-	}
-	return ""
-}
-
-// checkHostPattern checks a route or rule host: a DNS name, or "*."
+// checkHostPattern checks a route host: a DNS name, or "*."
 // followed by one (a wildcard for one or more leading labels). Case does
 // not matter. It returns a message, or "".
 func checkHostPattern(h string) string {

@@ -283,6 +283,8 @@ func (v *validator) hosts(r *rule, hosts []string) {
 			v.add(field, `%q is not a valid wildcard: "*" may only be the whole first label, like "*.example.com"`, h)
 		case strings.Contains(lh, ":"):
 			v.add(field, "%q must not include a port (or be an IPv6 address)", h)
+		case isIPv4(lh):
+			v.add(field, "%q must be a DNS name, not an IP address", h)
 		case !validHostName(lh):
 			v.add(field, "%q is not a valid host name", h)
 		default:
@@ -291,8 +293,14 @@ func (v *validator) hosts(r *rule, hosts []string) {
 	}
 }
 
+// isIPv4 reports whether s is an IPv4 address.
+func isIPv4(s string) bool {
+	a, err := netip.ParseAddr(s)
+	return err == nil && a.Is4()
+}
+
 // validHostName reports whether s (lower case, no trailing dot) is a
-// DNS name or IPv4 address: labels of 1 to 63 letters, digits, "-" or "_".
+// DNS name: labels of 1 to 63 letters, digits, "-" or "_".
 func validHostName(s string) bool {
 	if s == "" || len(s) > 253 {
 		return false
@@ -390,7 +398,7 @@ func (v *validator) networks(r *rule, nets []string) {
 		} else {
 			a, err := netip.ParseAddr(s)
 			if err != nil {
-				v.add(field, "%q is not a CIDR prefix or IP address: %v", s, err)
+				v.add(field, "%q is not a CIDR prefix (such as 10.0.0.0/8) or an IP address", s)
 				continue
 			}
 			if a.Zone() != "" {

@@ -353,7 +353,7 @@ func gatewayClient(cfg config.Config) (*clients.Spec, error) {
 // OIDC client (served in process by idpHandler) and the app cookie.
 func newGateway(cfg config.Config, st store.Store, log *slog.Logger, km *keys.Manager, users *identity.Directory,
 	idpHandler http.Handler, client *clients.Spec, secrets [][]byte, pages *web.Renderer, strip []string) (*proxy.Gateway, error) {
-	pol, err := compileGatewayPolicy(cfg.Gateway.Rules)
+	pol, err := config.CompilePolicy(cfg.Gateway.Rules)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,41 +12,6 @@ import (
 	"github.com/gatehouse-sso/gatehouse/config"
 	"github.com/gatehouse-sso/gatehouse/policy"
 )
-
-// compileGatewayPolicy compiles gateway.rules; its errors name each rule by
-// its configuration path ("gateway.rules[3].hosts[0]: ...").
-func compileGatewayPolicy(rules []config.Rule) (*policy.Policy, error) {
-	p, err := policy.Compile(config.PolicyRules(rules))
-	if err == nil {
-		return p, nil
-	}
-	var out []error
-	for _, e := range flatten(err) {
-		var re *policy.RuleError
-		if !errors.As(e, &re) {
-			out = append(out, fmt.Errorf("gateway.rules: %w", e))
-			continue
-		}
-		path := fmt.Sprintf("gateway.rules[%d]", re.Index)
-		if re.Field != "" {
-			path += "." + re.Field
-		}
-		out = append(out, fmt.Errorf("%s: %s", path, re.Msg))
-	}
-	return nil, errors.Join(out...)
-}
-
-// flatten unwraps joined errors into their leaves.
-func flatten(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
-	}
-	return []error{err}
-}
 
 const policyUsage = `usage: gatehouse policy explain [flags]
 
@@ -93,7 +57,7 @@ func policyCmd(args []string, getenv func(string) string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	p, err := compileGatewayPolicy(cfg.Gateway.Rules)
+	p, err := config.CompilePolicy(cfg.Gateway.Rules)
 	if err != nil {
 		return err // validate already listed it; kept for safety
 	}
