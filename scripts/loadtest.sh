@@ -12,7 +12,9 @@
 #                 vs nginx auth_request -> bare handler -> upstream
 #
 # and prints requests/s, p99 latency, the ratios and whether the targets
-# of the gateway issue are met. Everything listens on 127.0.0.1 and every
+# of the gateway issue are met, and the CPU time each forward-auth check
+# costs the server process (Gatehouse's and the bare handler's, read from
+# /proc). Everything listens on 127.0.0.1 and every
 # run is bounded (DURATION seconds); all processes are stopped on exit.
 #
 # Gatehouse runs with server.tls.mode "off" (plain HTTP on loopback), as
@@ -187,12 +189,25 @@ to_ms() {
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
 declare -A rps p99 errs all_rps all_p99
-# measure KEY URL HEADERS...: a warm-up, then the measured run.
+# cpu_ticks PID: the CPU time (user + system, in clock ticks) PID used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
+declare -A all_cpu
+# measure KEY URL HEADERS...: a warm-up, then the measured run. With
+# CPU_PID set, also the CPU time that process spent per request.
 measure() {
-	local key=$1 url=$2 out r p e
+	local key=$1 url=$2 out r p e c0="" c1 n cpu=""
 	shift 2
 	"${run_wrk[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" "$@" "$url" >/dev/null 2>&1 || true
+	[ -n "${CPU_PID:-}" ] && c0=$(cpu_ticks "$CPU_PID")
 	out=$("${run_wrk[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "$url" 2>&1) || die "wrk $key: $out"
+	if [ -n "$c0" ]; then
+		c1=$(cpu_ticks "$CPU_PID")
+		n=$(awk '/requests in/ {print $1}' <<<"$out")
+		cpu=$(awk -v a="$c0" -v b="$c1" -v n="$n" -v hz="$hz" 'BEGIN {printf "%.1f", (b - a) * 1e6 / hz / n}')
+		all_cpu[$key]="${all_cpu[$key]:-} $cpu"
+	fi
 	r=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
 	[ -n "$r" ] || die "wrk $key printed no Requests/sec: $out"
 	p=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
@@ -200,7 +215,7 @@ measure() {
 	all_rps[$key]="${all_rps[$key]:-} $r"
 	all_p99[$key]="${all_p99[$key]:-} $p"
 	errs[$key]=$((${errs[$key]:-0} + e))
-	printf '  %-20s %10s req/s  p99 %7s ms  errors %s\n' "$key" "$r" "$p" "$e"
+	printf '  %-20s %10s req/s  p99 %7s ms  errors %s%s\n' "$key" "$r" "$p" "$e" "${cpu:+  cpu $cpu µs/req}"
 }
 
 echo "measuring: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency (each after a ${WARMUP}s warm-up), $ROUNDS round(s);"
@@ -211,8 +226,8 @@ else
 fi
 for round in $(seq "$ROUNDS"); do
 	[ "$ROUNDS" -gt 1 ] && echo " round $round"
-	measure bare-handler "http://$bare/.gatehouse/auth" "${auth_headers[@]}"
-	measure forward-auth "http://$gh/.gatehouse/auth" "${auth_headers[@]}"
+	CPU_PID=${pids[0]} measure bare-handler "http://$bare/.gatehouse/auth" "${auth_headers[@]}"
+	CPU_PID=${pids[2]} measure forward-auth "http://$gh/.gatehouse/auth" "${auth_headers[@]}"
 	measure bare-proxy "http://$bareproxy/docs" "${app_headers[@]}"
 	measure gatehouse-proxy "http://$gh/docs" "${app_headers[@]}"
 	measure nginx-free-check "http://$ngx_free/docs" "${app_headers[@]}"
@@ -240,3 +255,5 @@ printf '%-13s %10s %10s %6s  %-13s  %8s %8s  %s\n' "path" "gatehouse" "yardstick
 verdict forward-auth forward-auth bare-handler 0.80
 verdict proxy gatehouse-proxy bare-proxy 0.85
 verdict nginx nginx-gatehouse nginx-free-check 0.80
+# shellcheck disable=SC2086 # word splitting wanted
+echo "CPU per forward-auth check (the server process alone, user + system; medians): Gatehouse $(median ${all_cpu[forward-auth]}) µs, bare handler $(median ${all_cpu[bare-handler]}) µs"
