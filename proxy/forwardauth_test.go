@@ -132,6 +132,11 @@ func TestForwardAuth(t *testing.T) {
 		if r.status != http.StatusOK || r.header.Get(HeaderForwardedUser) != "alice" {
 			t.Fatalf("%d %v", r.status, r.header)
 		}
+		// The same answer as on Gatehouse's host: its 200 goes to the
+		// proxy alone, so it carries no header but the identity ones.
+		if got := r.header.Get("Cache-Control"); got != "" {
+			t.Errorf("Cache-Control %q on the 200 of /.gatehouse/auth", got)
+		}
 		// ... and the subrequest may carry any Host (proxy_pass to an address).
 		r = e.do("GET", e.url("127.0.0.1", "/.gatehouse/auth/traefik"), nil,
 			hdr("X-Forwarded-Host", "fa.test", "X-Forwarded-Uri", "/staff/", "X-Forwarded-Method", "GET"), aliceFA)

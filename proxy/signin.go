@@ -119,6 +119,12 @@ func (g *Gateway) callbackFor(host string) string {
 
 // internal serves /.gatehouse/ on an app host (or Gatehouse's own).
 func (g *Gateway) internal(w http.ResponseWriter, r *http.Request, host, path string) {
+	if f, ok := forwardAuthFlavour(path); ok && g.faEnabled {
+		// Its answers set their own headers, as on Gatehouse's host: the
+		// 200 goes to the proxy alone and needs no Cache-Control.
+		g.forwardAuth(w, r, f)
+		return
+	}
 	h := w.Header()
 	h["Cache-Control"] = noStore
 	switch path {
@@ -145,10 +151,6 @@ func (g *Gateway) internal(w http.ResponseWriter, r *http.Request, host, path st
 	case pathLogout:
 		g.logout(w, r, host)
 	default:
-		if f, ok := forwardAuthFlavour(path); ok && g.faEnabled {
-			g.forwardAuth(w, r, f)
-			return
-		}
 		g.fail(w, r, http.StatusNotFound, "There is nothing at this address.")
 	}
 }

@@ -13,9 +13,18 @@
 #
 # and prints requests/s, p99 latency, the ratios and whether the targets
 # of the gateway issue are met, and the CPU time each forward-auth check
-# costs the server process (Gatehouse's and the bare handler's, read from
-# /proc). Everything listens on 127.0.0.1 and every
-# run is bounded (DURATION seconds); all processes are stopped on exit.
+# costs the server process (read from /proc).
+#
+# A second pair of yardsticks sends the same identity headers as
+# Gatehouse: a handler answering an empty 200 with the header lines of
+# Gatehouse's own forward-auth answer (captured once, after the sign-in),
+# and the bare proxy adding them to the request it forwards (and dropping
+# the cookie, which is Gatehouse's and which Gatehouse drops). They are the
+# limit for any check or proxy that gives the same answer, and tell
+# Gatehouse's own cost from the cost of writing the headers.
+#
+# Everything listens on 127.0.0.1 and every run is bounded (DURATION
+# seconds); all processes are stopped on exit.
 #
 # Gatehouse runs with server.tls.mode "off" (plain HTTP on loopback), as
 # behind a TLS-terminating proxy: this measures the check and the proxy,
@@ -104,14 +113,17 @@ wait_port() {
 echo "building gatehouse and the yardstick (scripts/loadbare)..."
 (cd "$root" && go build -o "$work/gatehouse" ./cmd/gatehouse && go build -o "$work/loadbare" ./scripts/loadbare)
 
-mapfile -t ports < <("$work/loadbare" --mode ports --count 5)
+mapfile -t ports < <("$work/loadbare" --mode ports --count 7)
 bare=127.0.0.1:${ports[0]}        # bare handler: the upstream app and the free check
 bareproxy=127.0.0.1:${ports[1]}   # httputil.ReverseProxy -> bare
 gh=127.0.0.1:${ports[2]}          # Gatehouse
 ngx_gh=127.0.0.1:${ports[3]}      # nginx, auth_request -> Gatehouse
 ngx_free=127.0.0.1:${ports[4]}    # nginx, auth_request -> bare
+same=127.0.0.1:${ports[5]}        # bare handler sending Gatehouse's identity headers
+sameproxy=127.0.0.1:${ports[6]}   # bare proxy forwarding them -> bare
 
 "${run_server[@]}" "$work/loadbare" --mode handler --listen "$bare" >"$work/bare.log" 2>&1 &
+bare_pid=$!
 pids+=($!)
 "${run_server[@]}" "$work/loadbare" --mode proxy --listen "$bareproxy" --upstream "http://$bare" >"$work/bareproxy.log" 2>&1 &
 pids+=($!)
@@ -127,6 +139,7 @@ GATEHOUSE_GATEWAY_ROUTES_0_NAME=app \
 GATEHOUSE_GATEWAY_ROUTES_0_HOST=localhost \
 GATEHOUSE_GATEWAY_ROUTES_0_UPSTREAMS="http://$bare" \
 	"${run_server[@]}" "$work/gatehouse" serve --config "$root/examples/forward-auth.yaml" >"$work/gatehouse.log" 2>&1 &
+gh_pid=$!
 pids+=($!)
 
 # nginx twice, from the example: the listen address, Gatehouse's address
@@ -160,6 +173,18 @@ cookie=$("$work/loadbare" --mode signin --connect "$gh" --url "http://localhost:
 auth_headers=(-H "Host: localhost" -H "Cookie: $cookie" -H "X-Original-URL: http://localhost/docs" -H "X-Original-Method: GET")
 app_headers=(-H "Host: localhost" -H "Cookie: $cookie")
 
+# The same-headers yardsticks send the identity headers of Gatehouse's
+# answer for alice. (Its assertion expires within a minute, which a
+# yardstick does not mind: it only costs the same bytes to send.)
+curl -s -o /dev/null -D "$work/answer.txt" "${auth_headers[@]}" "http://$gh/.gatehouse/auth" || die "forward-auth answer for the yardsticks"
+grep -qi '^X-Forwarded-User: alice' "$work/answer.txt" || die "Gatehouse's forward-auth answer has no identity headers: $(cat "$work/answer.txt")"
+"${run_server[@]}" "$work/loadbare" --mode handler --headers "$work/answer.txt" --listen "$same" >"$work/same.log" 2>&1 &
+same_pid=$!
+pids+=($!)
+"${run_server[@]}" "$work/loadbare" --mode proxy --headers "$work/answer.txt" --strip-cookies --listen "$sameproxy" --upstream "http://$bare" >"$work/sameproxy.log" 2>&1 &
+pids+=($!)
+for a in "$same" "$sameproxy"; do wait_port "$a"; done
+
 # Sanity: each path answers 200 before it is measured.
 check() { # NAME URL HEADERS...
 	local name=$1 url=$2 code
@@ -173,6 +198,8 @@ check "bare proxy" "http://$bareproxy/docs" "${app_headers[@]}"
 check "gatehouse proxy" "http://$gh/docs" "${app_headers[@]}"
 check "nginx + free check" "http://$ngx_free/docs" "${app_headers[@]}"
 check "nginx + gatehouse" "http://$ngx_gh/docs" "${app_headers[@]}"
+check "same-headers handler" "http://$same/.gatehouse/auth" "${auth_headers[@]}"
+check "same-headers proxy" "http://$sameproxy/docs" "${app_headers[@]}"
 # An anonymous request must not pass: the runs above measure real checks.
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: localhost" "http://$ngx_gh/docs") || true
 [ "$code" = 401 ] || die "nginx + gatehouse let an anonymous request through ($code)"
@@ -226,9 +253,11 @@ else
 fi
 for round in $(seq "$ROUNDS"); do
 	[ "$ROUNDS" -gt 1 ] && echo " round $round"
-	CPU_PID=${pids[0]} measure bare-handler "http://$bare/.gatehouse/auth" "${auth_headers[@]}"
-	CPU_PID=${pids[2]} measure forward-auth "http://$gh/.gatehouse/auth" "${auth_headers[@]}"
+	CPU_PID=$bare_pid measure bare-handler "http://$bare/.gatehouse/auth" "${auth_headers[@]}"
+	CPU_PID=$same_pid measure same-headers "http://$same/.gatehouse/auth" "${auth_headers[@]}"
+	CPU_PID=$gh_pid measure forward-auth "http://$gh/.gatehouse/auth" "${auth_headers[@]}"
 	measure bare-proxy "http://$bareproxy/docs" "${app_headers[@]}"
+	measure same-headers-proxy "http://$sameproxy/docs" "${app_headers[@]}"
 	measure gatehouse-proxy "http://$gh/docs" "${app_headers[@]}"
 	measure nginx-free-check "http://$ngx_free/docs" "${app_headers[@]}"
 	measure nginx-gatehouse "http://$ngx_gh/docs" "${app_headers[@]}"
@@ -255,5 +284,17 @@ printf '%-13s %10s %10s %6s  %-13s  %8s %8s  %s\n' "path" "gatehouse" "yardstick
 verdict forward-auth forward-auth bare-handler 0.80
 verdict proxy gatehouse-proxy bare-proxy 0.85
 verdict nginx nginx-gatehouse nginx-free-check 0.80
+
+# share NAME A B: A's requests/s as a share of B's.
+share() { awk -v name="$1" -v a="${rps[$2]}" -v b="${rps[$3]}" 'BEGIN {printf "%-13s %10.0f %10.0f %6.2f\n", name, a, b, a / b}'; }
+echo
+echo "With the same identity headers ($(grep -i '^[a-z-]*:' "$work/answer.txt" | grep -ciEv '^(date|content-length|content-type):') header lines; Gatehouse's answer head is $(wc -c <"$work/answer.txt") bytes):"
+printf '%-13s %10s %10s %6s\n' "" "req/s" "yardstick" "ratio"
+share "headers only" same-headers bare-handler
+share forward-auth forward-auth same-headers
+share "headers only" same-headers-proxy bare-proxy
+share proxy gatehouse-proxy same-headers-proxy
+echo "(\"headers only\": the same-headers yardstick against the bare one, the cost of sending the headers;"
+echo " forward-auth and proxy: Gatehouse against the same-headers yardstick, Gatehouse's own cost)"
 # shellcheck disable=SC2086 # word splitting wanted
-echo "CPU per forward-auth check (the server process alone, user + system; medians): Gatehouse $(median ${all_cpu[forward-auth]}) µs, bare handler $(median ${all_cpu[bare-handler]}) µs"
+echo "CPU per forward-auth check (the server process alone, user + system; medians): Gatehouse $(median ${all_cpu[forward-auth]}) µs, same-headers handler $(median ${all_cpu[same-headers]}) µs, bare handler $(median ${all_cpu[bare-handler]}) µs"

@@ -10,6 +10,15 @@
 //	loadbare --mode proxy --listen 127.0.0.1:9002 --upstream http://127.0.0.1:9001
 //	    httputil.ReverseProxy with a tuned transport (the limit for any
 //	    Go proxy)
+//	loadbare --mode handler --headers answer.txt ...
+//	loadbare --mode proxy --headers answer.txt ...
+//	    the same, also sending the header lines of answer.txt (a response
+//	    head as "curl -D" writes it; the status line, Date,
+//	    Content-Length and Content-Type are skipped): the handler in its
+//	    answer, the proxy on the request it forwards. Fed with Gatehouse's
+//	    own forward-auth answer, this is the limit for any check or proxy
+//	    that sends the same identity headers. --strip-cookies makes the
+//	    proxy drop the Cookie header, as Gatehouse drops its own cookies.
 //	loadbare --mode signin --connect 127.0.0.1:8080 --url http://localhost:8080/docs \
 //	    --user alice --password demo-password-alice
 //	    signs in through Gatehouse (every host name is dialled at
@@ -57,13 +66,28 @@ func run(args []string, stdout io.Writer) error {
 	user := fs.String("user", "", "username (signin)")
 	password := fs.String("password", "", "password (signin)")
 	count := fs.Int("count", 1, "how many ports (ports)")
+	headersFile := fs.String("headers", "", "file of header lines to send too (handler, proxy)")
+	stripCookies := fs.Bool("strip-cookies", false, "drop the Cookie header from the forwarded request (proxy)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var extra []header
+	if *headersFile != "" {
+		var err error
+		if extra, err = readHeaders(*headersFile); err != nil {
+			return err
+		}
 	}
 	switch *mode {
 	case "handler":
 		return serve(*listen, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			w.Header()["Content-Length"] = []string{"0"}
+			if len(extra) > 0 { // w.Header() alone costs a header map clone
+				h := w.Header()
+				for _, x := range extra {
+					h[x.name] = x.value
+				}
+			}
+			// net/http adds "Content-Length: 0" to an empty answer itself.
 			w.WriteHeader(http.StatusOK)
 		}))
 	case "proxy":
@@ -75,6 +99,12 @@ func run(args []string, stdout io.Writer) error {
 			Rewrite: func(r *httputil.ProxyRequest) {
 				r.SetURL(up)
 				r.SetXForwarded()
+				for _, x := range extra {
+					r.Out.Header[x.name] = x.value
+				}
+				if *stripCookies {
+					r.Out.Header.Del("Cookie")
+				}
 			},
 			Transport: &http.Transport{
 				DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -102,6 +132,41 @@ func run(args []string, stdout io.Writer) error {
 		return nil
 	}
 	return fmt.Errorf("unknown --mode %q", *mode)
+}
+
+// header is one header line to send, its value shared by every request
+// (net/http only reads it), as Gatehouse shares its prebuilt values.
+type header struct {
+	name  string
+	value []string
+}
+
+// readHeaders reads the header lines of a response head as "curl -D"
+// writes it, skipping the status line and the headers net/http writes
+// itself (Date, Content-Length) or that are not identity (Content-Type).
+func readHeaders(file string) ([]header, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read --headers: %w", err)
+	}
+	var hs []header
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimRight(line, "\r")
+		if i == 0 && strings.HasPrefix(line, "HTTP/") || line == "" {
+			continue
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || name == "" || strings.ContainsAny(name, " \t") {
+			return nil, fmt.Errorf("--headers %s line %d: want \"Name: value\", got %q", file, i+1, line)
+		}
+		name = http.CanonicalHeaderKey(name)
+		switch name {
+		case "Date", "Content-Length", "Content-Type":
+			continue
+		}
+		hs = append(hs, header{name: name, value: []string{strings.TrimSpace(value)}})
+	}
+	return hs, nil
 }
 
 // serve runs h on addr until SIGINT or SIGTERM.
