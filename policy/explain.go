@@ -157,22 +157,10 @@ func (r *rule) checks(sub *Subject, now time.Time) []string {
 		}
 	}
 	if len(r.groupsAll) > 0 {
-		var missing []string
-		for _, g := range r.groupsAll {
-			if !slices.Contains(sub.Groups, g) {
-				missing = append(missing, g)
-			}
-		}
-		c = append(c, fmt.Sprintf("groups_all %v: %s (missing %v)", r.groupsAll, yn(len(missing) == 0), missing))
+		c = append(c, fmt.Sprintf("groups_all %v: %s (missing %v)", r.groupsAll, yn(allIn(r.groupsAll, sub.Groups)), missing(r.groupsAll, sub.Groups)))
 	}
 	if len(r.scopes) > 0 {
-		var missing []string
-		for _, s := range r.scopes {
-			if !slices.Contains(sub.Scopes, s) {
-				missing = append(missing, s)
-			}
-		}
-		c = append(c, fmt.Sprintf("scopes %v: %s (missing %v)", r.scopes, yn(len(missing) == 0), missing))
+		c = append(c, fmt.Sprintf("scopes %v: %s (missing %v)", r.scopes, yn(allIn(r.scopes, sub.Scopes)), missing(r.scopes, sub.Scopes)))
 	}
 	if r.secondFactor {
 		c = append(c, fmt.Sprintf("second_factor: %s (amr %v)", yn(HasSecondFactor(sub.AMR)), sub.AMR))
@@ -185,4 +173,15 @@ func (r *rule) checks(sub *Subject, now time.Time) []string {
 		c = append(c, fmt.Sprintf("max_session_age %v: %s (signed in %s)", r.maxAge, yn(r.fresh(sub.AuthTime, now)), age))
 	}
 	return c
+}
+
+// missing returns the items of want that are not in have.
+func missing(want, have []string) []string {
+	var m []string
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			m = append(m, w)
+		}
+	}
+	return m
 }
