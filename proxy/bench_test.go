@@ -133,10 +133,7 @@ func BenchmarkSameHeadersHandler(b *testing.B) {
 	e := newTestEnv(b, nil)
 	c := e.signIn(alice, "fa.test")
 	answer := httptest.NewRecorder()
-	req := httptest.NewRequest(http.MethodGet, "http://auth.test/forward-auth/nginx", nil)
-	req.RemoteAddr = "127.0.0.1:5555"
-	req.Header = http.Header{"X-Original-Url": {"https://fa.test/staff/page?x=1"}, "Cookie": {c.Name + "=" + c.Value}}
-	e.gw.Dispatch(http.NotFoundHandler()).ServeHTTP(answer, req)
+	e.gw.Dispatch(http.NotFoundHandler()).ServeHTTP(answer, faHandlerRequest(c))
 	same := answer.Result().Header
 	if answer.Code != http.StatusOK || same.Get(HeaderForwardedUser) != alice.Username || same.Get(HeaderAssertion) == "" {
 		b.Fatalf("forward-auth answered %d with %v", answer.Code, same)
@@ -213,13 +210,7 @@ func BenchmarkForwardAuthHandler(b *testing.B) {
 	e := newTestEnv(b, nil)
 	c := e.signIn(alice, "fa.test")
 	h := e.gw.Dispatch(http.NotFoundHandler())
-	req := httptest.NewRequest("GET", "http://auth.test/forward-auth/nginx", nil)
-	req.RemoteAddr = "127.0.0.1:5555"
-	req.Header = http.Header{
-		"X-Original-Url":    {"https://fa.test/staff/page?x=1"},
-		"X-Original-Method": {"GET"},
-		"Cookie":            {c.Name + "=" + c.Value},
-	}
+	req := faHandlerRequest(c)
 	w := &discard{h: http.Header{}}
 	h.ServeHTTP(w, req)
 	if w.code != http.StatusOK {
@@ -231,6 +222,19 @@ func BenchmarkForwardAuthHandler(b *testing.B) {
 		clear(w.h)
 		h.ServeHTTP(w, req)
 	}
+}
+
+// faHandlerRequest is faRequestLine's subrequest as an in-process
+// request from a trusted peer, with c, the app cookie.
+func faHandlerRequest(c *http.Cookie) *http.Request {
+	req := httptest.NewRequest(http.MethodGet, "http://auth.test/forward-auth/nginx", nil)
+	req.RemoteAddr = "127.0.0.1:5555"
+	req.Header = http.Header{
+		"X-Original-Url":    {"https://fa.test/staff/page?x=1"},
+		"X-Original-Method": {"GET"},
+		"Cookie":            {c.Name + "=" + c.Value},
+	}
+	return req
 }
 
 // discard is a reusable ResponseWriter.
