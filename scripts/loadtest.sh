@@ -45,7 +45,10 @@
 # p99 is not inflated by wrk's own scheduling (needs 2+ cores and taskset).
 # GATEHOUSE_* variables reach Gatehouse, e.g.
 # GATEHOUSE_GATEWAY_FORWARD_AUTH_HEADERS_ASSERTION=false to measure
-# forward-auth without the signed assertion.
+# forward-auth without the signed assertion. GATEHOUSE_GOGC and
+# GATEHOUSE_GODEBUG become Gatehouse's GOGC and GODEBUG (and no other
+# process's), e.g. GATEHOUSE_GOGC=400, or GATEHOUSE_GODEBUG=gctrace=1
+# with LOGS=DIR, which keeps every process's log in DIR.
 # Needs: go, wrk, nginx, curl (Debian: apt-get install -y wrk nginx curl).
 set -euo pipefail
 
@@ -87,6 +90,9 @@ cleanup() {
 	for pid in "${pids[@]}"; do
 		wait "$pid" 2>/dev/null || true
 	done
+	if [ -n "${LOGS:-}" ]; then
+		mkdir -p "$LOGS" && cp "$work"/*.log "$LOGS"/ 2>/dev/null || true
+	fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -135,6 +141,7 @@ GATEHOUSE_SERVER_PUBLIC_URL="http://127.0.0.1:${ports[2]}" \
 GATEHOUSE_SERVER_LISTEN="$gh" \
 GATEHOUSE_STORE_BACKEND=memory \
 GATEHOUSE_LOG_LEVEL=warn \
+GOGC="${GATEHOUSE_GOGC:-${GOGC:-}}" GODEBUG="${GATEHOUSE_GODEBUG:-${GODEBUG:-}}" \
 GATEHOUSE_GATEWAY_ROUTES_0_NAME=app \
 GATEHOUSE_GATEWAY_ROUTES_0_HOST=localhost \
 GATEHOUSE_GATEWAY_ROUTES_0_UPSTREAMS="http://$bare" \
