@@ -12,9 +12,9 @@
 //	    Go proxy)
 //	loadbare --mode handler --headers answer.txt ...
 //	loadbare --mode proxy --headers answer.txt ...
-//	    the same, also sending the header lines of answer.txt (a response
-//	    head as "curl -D" writes it; the status line, Date,
-//	    Content-Length and Content-Type are skipped): the handler in its
+//	    the same, also sending the headers of answer.txt (a response
+//	    head as "curl -D" writes it; Date, Content-Length and
+//	    Content-Type are skipped): the handler in its
 //	    answer, the proxy on the request it forwards. Fed with Gatehouse's
 //	    own forward-auth answer, this is the limit for any check or proxy
 //	    that sends the same identity headers. --strip-cookies makes the
@@ -30,6 +30,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -44,6 +45,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -141,31 +143,28 @@ type header struct {
 	value []string
 }
 
-// readHeaders reads the header lines of a response head as "curl -D"
-// writes it, skipping the status line and the headers net/http writes
-// itself (Date, Content-Length) or that are not identity (Content-Type).
+// readHeaders reads the headers of a response head as "curl -D" writes
+// it, skipping those net/http writes itself (Date, Content-Length) or
+// that are not identity (Content-Type).
 func readHeaders(file string) ([]header, error) {
-	b, err := os.ReadFile(file)
+	f, err := os.Open(file)
 	if err != nil {
 		return nil, fmt.Errorf("read --headers: %w", err)
 	}
+	defer f.Close()
+	res, err := http.ReadResponse(bufio.NewReader(f), nil)
+	if err != nil {
+		return nil, fmt.Errorf("read --headers %s: want a response head: %w", file, err)
+	}
 	var hs []header
-	for i, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimRight(line, "\r")
-		if i == 0 && strings.HasPrefix(line, "HTTP/") || line == "" {
-			continue
-		}
-		name, value, ok := strings.Cut(line, ":")
-		if !ok || name == "" || strings.ContainsAny(name, " \t") {
-			return nil, fmt.Errorf("--headers %s line %d: want \"Name: value\", got %q", file, i+1, line)
-		}
-		name = http.CanonicalHeaderKey(name)
+	for name, value := range res.Header {
 		switch name {
 		case "Date", "Content-Length", "Content-Type":
 			continue
 		}
-		hs = append(hs, header{name: name, value: []string{strings.TrimSpace(value)}})
+		hs = append(hs, header{name: name, value: value})
 	}
+	slices.SortFunc(hs, func(a, b header) int { return strings.Compare(a.name, b.name) })
 	return hs, nil
 }
 
