@@ -12,7 +12,7 @@ import (
 )
 
 var page = template.Must(template.New("whoami").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>whoami · Gatehouse demo app</title>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>whoami · Gatehouse demo app</title>
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top}
 th{width:40%}code{overflow-wrap:anywhere}</style></head>

@@ -14,7 +14,7 @@ func TestWhoami(t *testing.T) {
 	rec := httptest.NewRecorder()
 	Whoami().ServeHTTP(rec, r)
 	body := rec.Body.String()
-	for _, want := range []string{"Hello, alice", "Remote-Groups", "&lt;b&gt;admins&lt;/b&gt;", "X-Forwarded-Proto"} {
+	for _, want := range []string{`<meta name="viewport" content="width=device-width, initial-scale=1">`, "Hello, alice", "Remote-Groups", "&lt;b&gt;admins&lt;/b&gt;", "X-Forwarded-Proto"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
 		}

@@ -373,15 +373,15 @@ func (p *Provider) respond(w http.ResponseWriter, r *http.Request, req authorize
 		for _, k := range sortedKeys(params) {
 			fields = append(fields, web.Field{Name: k, Value: params.Get(k)})
 		}
-		p.o.Pages.Render(w, http.StatusOK, web.PageFormPost, web.Page{
-			Title: "Signing you in", Target: trustedURL(req.RedirectURI), Fields: fields,
-			FormTargets: []string{origin(req.RedirectURI)},
+		p.o.Pages.Render(w, http.StatusOK, &web.FormPostPage{
+			Frame:  web.Frame{Title: "Signing you in", FormTargets: []string{origin(req.RedirectURI)}},
+			Target: trustedURL(req.RedirectURI), Fields: fields,
 		})
 		return
 	}
 	target := appendQuery(req.RedirectURI, params)
 	if interstitial {
-		p.o.Pages.Render(w, http.StatusOK, web.PageContinue, web.Page{Title: "Signed in", Target: trustedURL(target), Client: client})
+		p.o.Pages.Render(w, http.StatusOK, &web.ContinuePage{Frame: web.Frame{Title: "Signed in"}, Target: trustedURL(target), Client: client})
 		return
 	}
 	p.browserRedirect(w, r, target)

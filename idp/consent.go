@@ -3,12 +3,12 @@ package idp
 import (
 	"encoding/json"
 	"errors"
-	"mime"
 	"net/http"
 	"net/url"
 
 	"github.com/gatehouse-sso/gatehouse/identity"
 	"github.com/gatehouse-sso/gatehouse/idp/clients"
+	"github.com/gatehouse-sso/gatehouse/idp/internal/form"
 	"github.com/gatehouse-sso/gatehouse/session"
 	"github.com/gatehouse-sso/gatehouse/store"
 	"github.com/gatehouse-sso/gatehouse/web"
@@ -31,45 +31,26 @@ func (p *Provider) showConsent(w http.ResponseWriter, r *http.Request, req autho
 	for _, s := range req.Scopes {
 		scopes = append(scopes, web.ScopeView{Name: s, Description: p.scopes.describe(s)})
 	}
-	p.o.Pages.Render(w, http.StatusOK, web.PageConsent, web.Page{
-		Title:   "Allow access",
-		CSRF:    p.o.CSRF.Token(w, r),
-		Client:  clientName(client),
-		Scopes:  scopes,
-		Pending: id,
-		Action:  p.local(pathConsent),
-		Return:  p.local(pathConsents),
-		User:    &web.UserView{Username: user.Username, Name: user.Name, Email: user.Email},
-		// The answer is a redirect to the client: let the form lead there.
-		FormTargets: []string{origin(req.RedirectURI)},
+	p.o.Pages.Render(w, http.StatusOK, &web.ConsentPage{
+		Frame: web.Frame{
+			Title: "Allow access",
+			CSRF:  p.o.CSRF.Token(w, r),
+			// The answer is a redirect to the client: let the form lead there.
+			FormTargets: []string{origin(req.RedirectURI)},
+		},
+		Client:      clientName(client),
+		Scopes:      scopes,
+		Pending:     id,
+		Action:      p.local(pathConsent),
+		ConsentsURL: p.local(pathConsents),
+		User:        &web.UserView{Username: user.Username, Name: user.Name, Email: user.Email},
 	})
 }
 
-// parsePageForm reads a form posted by one of Gatehouse's own pages under
-// the body cap and checks its CSRF token; it writes the error page and
-// returns false when the request is not acceptable.
+// parsePageForm reads a form posted by one of Gatehouse's own pages; it
+// writes the error page and returns false when it is not acceptable.
 func (p *Provider) parsePageForm(w http.ResponseWriter, r *http.Request) bool {
-	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || ct != "application/x-www-form-urlencoded" {
-		p.o.Pages.Error(w, http.StatusUnsupportedMediaType, "This form must be sent as application/x-www-form-urlencoded.")
-		return false
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, p.o.MaxBodyBytes)
-	if err := r.ParseForm(); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			p.o.Pages.Error(w, http.StatusRequestEntityTooLarge, "The form was too large.")
-			return false
-		}
-		p.o.Pages.Error(w, http.StatusBadRequest, "The form could not be read.")
-		return false
-	}
-	if err := p.o.CSRF.Verify(r); err != nil {
-		p.log.InfoContext(r.Context(), "form refused", "reason", err.Error())
-		p.o.Pages.Error(w, http.StatusForbidden, "This form expired or did not come from this site. Go back, reload the page and try again.")
-		return false
-	}
-	return true
+	return form.Reader{Pages: p.o.Pages, CSRF: p.o.CSRF, Log: p.log, MaxBytes: p.o.MaxBodyBytes}.Read(w, r)
 }
 
 // submitConsent answers POST {issuer}/consent: Allow remembers the consent
@@ -197,9 +178,8 @@ func (p *Provider) showConsents(w http.ResponseWriter, r *http.Request) {
 			list = append(list, web.ConsentView{ClientID: c.ID, Client: clientName(c)})
 		}
 	}
-	p.o.Pages.Render(w, http.StatusOK, web.PageConsents, web.Page{
-		Title:    "Connected applications",
-		CSRF:     p.o.CSRF.Token(w, r),
+	p.o.Pages.Render(w, http.StatusOK, &web.ConsentsPage{
+		Frame:    web.Frame{Title: "Connected applications", CSRF: p.o.CSRF.Token(w, r)},
 		Action:   p.local(pathConsents),
 		Consents: list,
 		User:     &web.UserView{Username: u.Username, Name: u.Name, Email: u.Email},

@@ -185,7 +185,7 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 		p.browserRedirect(w, r, target)
 		return
 	}
-	p.o.Pages.Render(w, http.StatusOK, web.PageSignedOut, web.Page{Title: "Signed out"})
+	p.o.Pages.Render(w, http.StatusOK, &web.SignedOutPage{Frame: web.Frame{Title: "Signed out"}})
 }
 
 func (p *Provider) endSessionError(w http.ResponseWriter, r *http.Request, msg string) {
@@ -196,9 +196,8 @@ func (p *Provider) endSessionError(w http.ResponseWriter, r *http.Request, msg s
 // confirmEndSession asks the user to confirm a sign-out that no client
 // proved it asked for.
 func (p *Provider) confirmEndSession(w http.ResponseWriter, r *http.Request, client *clients.Client, rec session.Record, uri, state string) {
-	page := web.Page{
-		Title:  "Sign out",
-		CSRF:   p.o.CSRF.Token(w, r),
+	page := &web.EndSessionPage{
+		Frame:  web.Frame{Title: "Sign out", CSRF: p.o.CSRF.Token(w, r)},
 		Action: p.local(pathEndSession),
 	}
 	if client != nil {
@@ -215,7 +214,7 @@ func (p *Provider) confirmEndSession(w http.ResponseWriter, r *http.Request, cli
 	if u, ok, err := p.liveUser(r.Context(), rec.UserID); err == nil && ok {
 		page.User = &web.UserView{Username: u.Username, Name: u.Name, Email: u.Email}
 	}
-	p.o.Pages.Render(w, http.StatusOK, web.PageEndSession, page)
+	p.o.Pages.Render(w, http.StatusOK, page)
 }
 
 func containsString(list []string, s string) bool {

@@ -94,7 +94,7 @@ func newHarness(tb testing.TB, mutate func(*Options)) *harness {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	pages, err := web.NewRenderer(nil)
+	pages, err := web.NewRenderer(nil, web.Brand{})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -10,13 +10,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"mime"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/gatehouse-sso/gatehouse/csrf"
 	"github.com/gatehouse-sso/gatehouse/identity"
+	"github.com/gatehouse-sso/gatehouse/idp/internal/form"
 	"github.com/gatehouse-sso/gatehouse/redirect"
 	"github.com/gatehouse-sso/gatehouse/session"
 	"github.com/gatehouse-sso/gatehouse/web"
@@ -131,33 +131,16 @@ func (l *Login) showLogin(w http.ResponseWriter, r *http.Request) {
 	if len(hint) > maxLoginLen {
 		hint = ""
 	}
-	l.Pages.Render(w, http.StatusOK, web.PageLogin, web.Page{Title: "Sign in", CSRF: l.CSRF.Token(w, r), Return: rd, Login: hint, FormTargets: formTargets(rd)})
+	l.Pages.Render(w, http.StatusOK, &web.LoginPage{
+		Frame:  web.Frame{Title: "Sign in", CSRF: l.CSRF.Token(w, r), FormTargets: formTargets(rd)},
+		Action: "/login", Password: true, Fields: []web.Field{{Name: "rd", Value: rd}}, Login: hint,
+	})
 }
 
-// parseForm reads a urlencoded form under the body cap; it writes the
-// error page and returns false when the body is not acceptable.
+// parseForm reads a form posted by one of the sign-in pages; it writes
+// the error page and returns false when it is not acceptable.
 func (l *Login) parseForm(w http.ResponseWriter, r *http.Request) bool {
-	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || ct != "application/x-www-form-urlencoded" {
-		l.Pages.Error(w, http.StatusUnsupportedMediaType, "This form must be sent as application/x-www-form-urlencoded.")
-		return false
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, l.MaxBodyBytes)
-	if err := r.ParseForm(); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			l.Pages.Error(w, http.StatusRequestEntityTooLarge, "The form was too large.")
-			return false
-		}
-		l.Pages.Error(w, http.StatusBadRequest, "The form could not be read.")
-		return false
-	}
-	if err := l.CSRF.Verify(r); err != nil {
-		l.Log.InfoContext(r.Context(), "form refused", "reason", err.Error())
-		l.Pages.Error(w, http.StatusForbidden, "This form expired or did not come from this site. Go back, reload the page and try again.")
-		return false
-	}
-	return true
+	return form.Reader{Pages: l.Pages, CSRF: l.CSRF, Log: l.Log, MaxBytes: l.MaxBodyBytes}.Read(w, r)
 }
 
 func (l *Login) submitLogin(w http.ResponseWriter, r *http.Request) {
@@ -169,9 +152,9 @@ func (l *Login) submitLogin(w http.ResponseWriter, r *http.Request) {
 	login := strings.TrimSpace(r.PostFormValue("username"))
 	password := r.PostFormValue("password")
 	fail := func(status int) {
-		l.Pages.Render(w, status, web.PageLogin, web.Page{
-			Title: "Sign in", CSRF: l.CSRF.Token(w, r), Return: rd, Login: login, Error: genericLoginError,
-			FormTargets: formTargets(rd),
+		l.Pages.Render(w, status, &web.LoginPage{
+			Frame:  web.Frame{Title: "Sign in", CSRF: l.CSRF.Token(w, r), FormTargets: formTargets(rd)},
+			Action: "/login", Password: true, Fields: []web.Field{{Name: "rd", Value: rd}}, Login: login, Error: genericLoginError,
 		})
 	}
 	if login == "" || password == "" || len(login) > maxLoginLen || len(password) > maxPasswordLen {
@@ -215,11 +198,12 @@ func (l *Login) showLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
-		l.Pages.Render(w, http.StatusOK, web.PageSignedOut, web.Page{Title: "Signed out"})
+		l.Pages.Render(w, http.StatusOK, &web.SignedOutPage{Frame: web.Frame{Title: "Signed out"}})
 		return
 	}
-	l.Pages.Render(w, http.StatusOK, web.PageLogout, web.Page{
-		Title: "Sign out", CSRF: l.CSRF.Token(w, r), Return: rd, User: view(u), FormTargets: formTargets(rd),
+	l.Pages.Render(w, http.StatusOK, &web.LogoutPage{
+		Frame:  web.Frame{Title: "Sign out", CSRF: l.CSRF.Token(w, r), FormTargets: formTargets(rd)},
+		Return: rd, User: view(u),
 	})
 }
 
@@ -240,7 +224,7 @@ func (l *Login) submitLogout(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, l.returnTo(ctx, raw), http.StatusSeeOther)
 		return
 	}
-	l.Pages.Render(w, http.StatusOK, web.PageSignedOut, web.Page{Title: "Signed out"})
+	l.Pages.Render(w, http.StatusOK, &web.SignedOutPage{Frame: web.Frame{Title: "Signed out"}})
 }
 
 func (l *Login) home(w http.ResponseWriter, r *http.Request) {
@@ -254,7 +238,7 @@ func (l *Login) home(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login?rd="+url.QueryEscape(l.fallback()), http.StatusSeeOther)
 		return
 	}
-	l.Pages.Render(w, http.StatusOK, web.PageHome, web.Page{Title: "Signed in", User: view(u), DemoURL: l.DemoURL})
+	l.Pages.Render(w, http.StatusOK, &web.HomePage{Frame: web.Frame{Title: "Signed in"}, User: view(u), DemoURL: l.DemoURL})
 }
 
 func view(u identity.User) *web.UserView {

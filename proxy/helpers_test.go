@@ -201,7 +201,7 @@ func newTestEnv(t testing.TB, mutate func(*config.Gateway)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pages, err := web.NewRenderer(slog.New(slog.DiscardHandler))
+	pages, err := web.NewRenderer(slog.New(slog.DiscardHandler), web.Brand{})
 	if err != nil {
 		t.Fatal(err)
 	}

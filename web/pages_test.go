@@ -9,19 +9,21 @@ import (
 )
 
 func TestRender_OIDCPages(t *testing.T) {
-	r, err := NewRenderer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := Page{Title: "T", CSRF: "tok", Client: "App <b>", Pending: "pid", Action: "/consent",
-		Scopes:   []ScopeView{{Name: "email", Description: "See your e-mail address"}},
-		Consents: []ConsentView{{ClientID: "app", Client: "App"}},
-		Fields:   []Field{{Name: "code", Value: `c"d`}, {Name: "state", Value: "<s>"}},
-		Target:   "https://rp.example/cb?x=1&y=2",
-		User:     &UserView{Username: "alice"}}
-	for _, name := range []string{PageConsent, PageConsents, PageEndSession, PageContinue, PageFormPost} {
+	r := newRenderer(t, Brand{})
+	fr := Frame{Title: "T", CSRF: "tok"}
+	fields := []Field{{Name: "code", Value: `c"d`}, {Name: "state", Value: "<s>"}}
+	user := &UserView{Username: "alice"}
+	for _, v := range []View{
+		&ConsentPage{Frame: fr, Client: "App <b>", Pending: "pid", Action: "/consent", User: user,
+			Scopes: []ScopeView{{Name: "email", Description: "See your e-mail address"}}},
+		&ConsentsPage{Frame: fr, Action: "/consents", Consents: []ConsentView{{ClientID: "app", Client: "App <b>"}}, User: user},
+		&EndSessionPage{Frame: fr, Client: "App <b>", Action: "/end", Fields: fields, User: user},
+		&ContinuePage{Frame: fr, Client: "App <b>", Target: "https://rp.example/cb?x=1&y=2"},
+		&FormPostPage{Frame: fr, Target: "https://rp.example/cb?x=1&y=2", Fields: fields},
+	} {
+		name := v.template()
 		rec := httptest.NewRecorder()
-		r.Render(rec, http.StatusOK, name, p)
+		r.Render(rec, http.StatusOK, v)
 		body := rec.Body.String()
 		if rec.Code != http.StatusOK || !strings.Contains(body, "</html>") {
 			t.Fatalf("%s: %d", name, rec.Code)
@@ -36,11 +38,11 @@ func TestRender_OIDCPages(t *testing.T) {
 }
 
 func TestRender_FormPostNonce(t *testing.T) {
-	r, _ := NewRenderer(nil)
+	r := newRenderer(t, Brand{})
 	var nonces []string
 	for range 2 {
 		rec := httptest.NewRecorder()
-		r.Render(rec, http.StatusOK, PageFormPost, Page{Target: "https://rp.example/cb", FormTargets: []string{"https://rp.example"},
+		r.Render(rec, http.StatusOK, &FormPostPage{Frame: Frame{FormTargets: []string{"https://rp.example"}}, Target: "https://rp.example/cb",
 			Fields: []Field{{Name: "code", Value: "c"}}})
 		m := regexp.MustCompile(`<script nonce="([^"]+)">`).FindStringSubmatch(rec.Body.String())
 		csp := rec.Header().Get("Content-Security-Policy")
@@ -57,7 +59,7 @@ func TestRender_FormPostNonce(t *testing.T) {
 	}
 	// Other pages allow no script at all.
 	rec := httptest.NewRecorder()
-	r.Render(rec, http.StatusOK, PageConsent, Page{})
+	r.Render(rec, http.StatusOK, &ConsentPage{})
 	if strings.Contains(rec.Header().Get("Content-Security-Policy"), "script-src") {
 		t.Fatal("script allowed on the consent page")
 	}
@@ -79,7 +81,7 @@ func TestPolicy_FormTargets(t *testing.T) {
 		{"*", false},
 		{"", false},
 	} {
-		got := policy([]string{tc.in}, "")
+		got := policy([]string{tc.in}, "", "", "")
 		if kept := strings.Contains(got, "form-action 'self' "+tc.in+";"); kept != tc.kept || strings.Count(got, ";") != 5 {
 			t.Errorf("%q: policy %q", tc.in, got)
 		}
@@ -87,9 +89,9 @@ func TestPolicy_FormTargets(t *testing.T) {
 }
 
 func TestContinuePage(t *testing.T) {
-	r, _ := NewRenderer(nil)
+	r := newRenderer(t, Brand{})
 	rec := httptest.NewRecorder()
-	r.Render(rec, http.StatusOK, PageContinue, Page{Target: "https://rp.example/cb?code=a&state=b"})
+	r.Render(rec, http.StatusOK, &ContinuePage{Target: "https://rp.example/cb?code=a&state=b"})
 	body := rec.Body.String()
 	if !strings.Contains(body, `<meta http-equiv="refresh" content="0;url=https://rp.example/cb?code=a&amp;state=b">`) ||
 		!strings.Contains(body, `href="https://rp.example/cb?code=a&amp;state=b"`) {

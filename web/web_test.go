@@ -8,19 +8,50 @@ import (
 	"testing"
 )
 
-func TestRender_AllPages(t *testing.T) {
-	r, err := NewRenderer(nil)
+func newRenderer(t *testing.T, b Brand) *Renderer {
+	t.Helper()
+	r, err := NewRenderer(nil, b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := Page{Title: "T", CSRF: "tok", Return: "/x", Login: "alice", Error: "oops",
-		User: &UserView{Username: "alice", Email: "a@example.com", Groups: []string{"g"}}, Status: 404, Message: "gone"}
-	for _, name := range []string{PageLogin, PageLogout, PageSignedOut, PageHome, PageError} {
+	return r
+}
+
+// sample returns every page type filled with values, so each template
+// is executed against its own data type.
+func sample() []View {
+	user := &UserView{Username: "alice", Email: "a@example.com", Groups: []string{"g"}}
+	f := func() Frame { return Frame{Title: "T", CSRF: "tok"} }
+	return []View{
+		&LoginPage{Frame: f(), Action: "/login", Fields: []Field{{Name: "rd", Value: "/x"}}, Login: "alice", Error: "oops", Password: true,
+			Methods: []MethodLink{{Label: "Sign in with Example", URL: "/login/example"}}},
+		&FactorPage{Frame: f(), Action: "/login/factor", Fields: []Field{{Name: "txn", Value: "t"}}, Heading: "Code", Label: "Code", Autocomplete: "one-time-code"},
+		&LogoutPage{Frame: f(), Return: "/x", User: user},
+		&SignedOutPage{Frame: f()},
+		&HomePage{Frame: f(), User: user, DemoURL: "/demo/"},
+		&ErrorPage{Frame: f(), Status: 404, Message: "gone"},
+		&ConsentPage{Frame: f(), Client: "App", User: user, Scopes: []ScopeView{{Name: "email", Description: "E-mail"}}, Pending: "p", Action: "/consent", ConsentsURL: "/consents"},
+		&ConsentsPage{Frame: f(), Action: "/consents", Consents: []ConsentView{{ClientID: "app", Client: "App"}}, User: user},
+		&EndSessionPage{Frame: f(), Client: "App", User: user, Action: "/end", Fields: []Field{{Name: "state", Value: "s"}}},
+		&ContinuePage{Frame: f(), Target: "/cb", Client: "App"},
+		&FormPostPage{Frame: f(), Target: "/cb", Fields: []Field{{Name: "code", Value: "c"}}},
+	}
+}
+
+func TestRender_AllPages(t *testing.T) {
+	r := newRenderer(t, Brand{})
+	seen := map[string]bool{}
+	for _, v := range sample() {
+		name := v.template()
+		seen[name] = true
 		rec := httptest.NewRecorder()
-		r.Render(rec, http.StatusOK, name, p)
+		r.Render(rec, http.StatusOK, v)
 		body := rec.Body.String()
 		if rec.Code != http.StatusOK || !strings.Contains(body, "</html>") {
-			t.Fatalf("%s: %d", name, rec.Code)
+			t.Fatalf("%s: %d %s", name, rec.Code, body)
+		}
+		if !strings.Contains(body, "<title>T · Gatehouse</title>") {
+			t.Errorf("%s: default product name missing from the title", name)
 		}
 		// No external resources: every URL in a page is same-origin.
 		for _, bad := range []string{"http://", "https://", "//cdn"} {
@@ -32,12 +63,17 @@ func TestRender_AllPages(t *testing.T) {
 			t.Errorf("%s: security headers missing", name)
 		}
 	}
+	for _, v := range views() {
+		if !seen[v.template()] {
+			t.Errorf("page %s has no sample in this test", v.template())
+		}
+	}
 }
 
 func TestRender_Escapes(t *testing.T) {
-	r, _ := NewRenderer(nil)
+	r := newRenderer(t, Brand{})
 	rec := httptest.NewRecorder()
-	r.Render(rec, http.StatusOK, PageLogin, Page{Login: `"><script>alert(1)</script>`, Return: `" onfocus="x`})
+	r.Render(rec, http.StatusOK, &LoginPage{Password: true, Login: `"><script>alert(1)</script>`, Fields: []Field{{Name: "rd", Value: `" onfocus="x`}}})
 	if strings.Contains(rec.Body.String(), "<script>") || strings.Contains(rec.Body.String(), `" onfocus="`) {
 		t.Fatal("user input not escaped")
 	}

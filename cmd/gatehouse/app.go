@@ -135,7 +135,7 @@ func newApp(ctx context.Context, cfg config.Config, st store.Store, log *slog.Lo
 	if err != nil {
 		return nil, err
 	}
-	pages, err := web.NewRenderer(log)
+	pages, err := web.NewRenderer(log, web.Brand{})
 	if err != nil {
 		return nil, err
 	}
