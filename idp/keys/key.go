@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -33,6 +34,10 @@ type key struct {
 	file                bool
 	// jwk is the public key as a JWK, ready for the JWKS.
 	jwk []byte
+	// path is where a generated key's record is stored; indexed is set
+	// once the path is listed in the index set.
+	path    string
+	indexed atomic.Bool
 
 	signers sync.Map // typ -> jose.Signer
 }
@@ -131,18 +136,18 @@ func (k *key) encode() ([]byte, error) {
 	return json.Marshal(record{Kid: k.kid, Alg: k.alg, Key: der, NotBefore: k.notBefore, NotAfter: k.notAfter})
 }
 
-// decodeRecord parses a stored key and checks it is the key expected for
-// alg during [notBefore, notAfter).
-func decodeRecord(b []byte, alg string, notBefore, notAfter time.Time) (*key, error) {
+// decodeRecord parses a stored key; callers check it is the key they
+// expect.
+func decodeRecord(b []byte) (*key, error) {
 	var r record
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("decoding key record: %w", err)
 	}
-	if r.Alg != alg {
-		return nil, fmt.Errorf("record holds a %q key, want %s", r.Alg, alg)
+	if r.Alg != RS256 && r.Alg != ES256 {
+		return nil, fmt.Errorf("record holds a key of unsupported algorithm %q", r.Alg)
 	}
-	if !r.NotBefore.Equal(notBefore) || !r.NotAfter.Equal(notAfter) {
-		return nil, errors.New("record belongs to another rotation period")
+	if !r.NotBefore.Before(r.NotAfter) {
+		return nil, errors.New("record has an empty signing period")
 	}
 	parsed, err := x509.ParsePKCS8PrivateKey(r.Key)
 	if err != nil {
@@ -152,15 +157,25 @@ func decodeRecord(b []byte, alg string, notBefore, notAfter time.Time) (*key, er
 	if !ok {
 		return nil, fmt.Errorf("stored key of type %T cannot sign", parsed)
 	}
-	k, err := newKey(alg, priv)
+	k, err := newKey(r.Alg, priv)
 	if err != nil {
 		return nil, err
 	}
 	if k.kid != r.Kid {
 		return nil, errors.New("stored kid does not match the key")
 	}
-	k.notBefore, k.notAfter = notBefore, notAfter
+	k.notBefore, k.notAfter = r.NotBefore.UTC(), r.NotAfter.UTC()
 	return k, nil
+}
+
+// slotID identifies a generated key's signing slot.
+type slotID struct {
+	alg    string
+	nb, na int64
+}
+
+func (k *key) slotID() slotID {
+	return slotID{k.alg, k.notBefore.UnixNano(), k.notAfter.UnixNano()}
 }
 
 // publishedAt reports whether tokens signed by k are accepted at now.

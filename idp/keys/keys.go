@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,8 +77,14 @@ const (
 )
 
 // keyPrefix namespaces the key records in the store:
-// idp/keys/<alg>/<epoch>.
+// idp/keys/<alg>/<period in ns>/<epoch>. Records written before the period
+// was part of the path live at idp/keys/<alg>/<epoch> and are still read.
 const keyPrefix = "idp/keys/"
+
+// indexSet is the store set listing the path of every key record still
+// published, whatever rotation period made it, so that a restart with
+// another period keeps publishing the keys the previous one signed with.
+const indexSet = "idp/keys-index"
 
 // Manager holds the current keys in memory: signing and verifying never
 // touch the store. It is safe for concurrent use.
@@ -115,35 +122,43 @@ func newKeySet(keys []*key) *keySet {
 	return s
 }
 
-// slot returns the generated key of alg whose signing period starts at
-// notBefore, or nil.
-func (s *keySet) slot(alg string, notBefore time.Time) *key {
+// slot returns the generated key of alg whose signing period is
+// [notBefore, notAfter), or nil.
+func (s *keySet) slot(alg string, notBefore, notAfter time.Time) *key {
 	if s == nil {
 		return nil
 	}
 	for _, k := range s.keys {
-		if k.alg == alg && !k.file && k.notBefore.Equal(notBefore) {
+		if k.alg == alg && !k.file && k.notBefore.Equal(notBefore) && k.notAfter.Equal(notAfter) {
 			return k
 		}
 	}
 	return nil
 }
 
-// signing returns the key that signs for alg at now: the published key of
-// alg whose signing period started last. Normally that is the key of the
-// current period; if the store was unreachable when it should have been
-// loaded, the previous key keeps signing while it is still published.
+// signing returns the key that signs for alg at now: among the keys whose
+// signing period contains now, the one that started last (the key of the
+// current period, or a key made under a previous rotation period that still
+// runs while the new period's keys take over at their boundaries). If none
+// does, because the store was unreachable when the current key should have
+// been loaded, the published key that started last keeps signing.
 func (s *keySet) signing(alg string, now time.Time, retain time.Duration) *key {
-	var best *key
+	var best, fallback *key
 	for _, k := range s.keys {
 		if k.alg != alg || !k.publishedAt(now, retain) || k.notBefore.After(now) {
 			continue
 		}
-		if best == nil || k.notBefore.After(best.notBefore) {
+		if now.Before(k.notAfter) && (best == nil || k.notBefore.After(best.notBefore)) {
 			best = k
 		}
+		if fallback == nil || k.notBefore.After(fallback.notBefore) {
+			fallback = k
+		}
 	}
-	return best
+	if best != nil {
+		return best
+	}
+	return fallback
 }
 
 // New loads (or, the first time, generates and stores) the keys.
@@ -239,9 +254,11 @@ func (m *Manager) Run(ctx context.Context) {
 // It makes sure the keys of the current and the next rotation period exist
 // (creating the missing ones; among replicas racing to create one, the
 // first wins and the others adopt its key) and reloads the past periods'
-// keys still published. A key that cannot be read stays in use as loaded
-// before, so a store outage never drops keys; the error is returned.
-// Refresh is a no-op with key files.
+// keys still published, including those made under another rotation period,
+// found through the index set: changing the period never drops a key before
+// the tokens it signed have expired. A key that cannot be read stays in use
+// as loaded before, so a store outage never drops keys; the error is
+// returned. Refresh is a no-op with key files.
 func (m *Manager) Refresh(ctx context.Context) error {
 	if m.files {
 		return nil
@@ -252,43 +269,146 @@ func (m *Manager) Refresh(ctx context.Context) error {
 	now := m.now()
 	cur := m.epoch(now)
 	old := m.set.Load()
-	type slotID struct {
-		alg string
-		nb  int64
-	}
 	var (
 		keys   []*key
 		filled = make(map[slotID]bool)
 		errs   []error
 	)
+	add := func(k *key) {
+		if id := k.slotID(); !filled[id] {
+			filled[id] = true
+			keys = append(keys, k)
+		}
+	}
+
+	// The slots of this period are read below; the index brings the keys
+	// made under other rotation periods.
+	ours := make(map[string]bool)
+	for _, alg := range m.algs {
+		for e := cur - m.back; e <= cur+1; e++ {
+			ours[m.path(alg, e)] = true
+		}
+	}
+	members, err := m.st.SetMembers(ctx, indexSet)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("keys: listing %s: %w", indexSet, err))
+	}
+	for _, path := range members {
+		if ours[path] {
+			continue
+		}
+		k, err := m.loadIndexed(ctx, path, old)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case k != nil && k.publishedAt(now, m.retain):
+			add(k)
+		}
+	}
+	// Keep what could not be read (or vanished from the store) while it
+	// is still published; a slot read below replaces its old key.
+	var kept []*key
+	if old != nil {
+		for _, k := range old.keys {
+			if !filled[k.slotID()] && k.publishedAt(now, m.retain) {
+				kept = append(kept, k)
+			}
+		}
+	}
+
 	for _, alg := range m.algs {
 		for e := cur - m.back; e <= cur+1; e++ {
 			nb, na := m.start(e), m.start(e+1)
 			if !now.Before(na.Add(m.retain)) {
 				continue // retired for good
 			}
-			k, err := m.load(ctx, alg, e, now, e >= cur, old.slot(alg, nb))
+			create := e > cur || (e == cur && !carriesOn(alg, nb, na, now, keys, kept))
+			k, err := m.load(ctx, alg, e, now, create, old.slot(alg, nb, na))
 			if err != nil {
 				errs = append(errs, err)
 				continue
 			}
 			if k != nil {
-				keys = append(keys, k)
-				filled[slotID{alg, nb.UnixNano()}] = true
+				add(k)
 			}
 		}
 	}
-	// Keep what could not be read (or vanished from the store) while it is
-	// still published.
-	if old != nil {
-		for _, k := range old.keys {
-			if !filled[slotID{k.alg, k.notBefore.UnixNano()}] && k.publishedAt(now, m.retain) {
-				keys = append(keys, k)
+	for _, k := range kept {
+		add(k)
+	}
+	// List every key in the index, so that a restart with another period
+	// still finds it. A failure is retried at the next refresh.
+	for _, k := range keys {
+		if k.indexed.Load() {
+			continue
+		}
+		if ttl := k.notAfter.Add(m.retain).Sub(now); ttl > 0 {
+			if err := m.st.SetAdd(ctx, indexSet, k.path, ttl); err != nil {
+				errs = append(errs, fmt.Errorf("keys: listing %s in %s: %w", k.path, indexSet, err))
+				continue
 			}
 		}
+		k.indexed.Store(true)
 	}
 	m.set.Store(newKeySet(keys))
 	return errors.Join(errs...)
+}
+
+// carriesOn reports whether a key of alg made under another rotation period
+// signs at now and keeps signing until the next period's key takes over at
+// na. The current period's key (signing period [nb, na)) is then not
+// created: it would take over at once, before relying parties have seen it
+// in the JWKS, while the next period's key is published ahead as usual.
+func carriesOn(alg string, nb, na, now time.Time, sets ...[]*key) bool {
+	for _, ks := range sets {
+		for _, k := range ks {
+			if k.alg == alg && !k.file && k.notBefore.Before(nb) && !k.notAfter.Before(na) && !now.Before(k.notBefore) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// loadIndexed reads the key record at path, listed in the index. A record
+// that expired, or whose algorithm is no longer configured, yields nil.
+func (m *Manager) loadIndexed(ctx context.Context, path string, old *keySet) (*key, error) {
+	b, err := m.st.Get(ctx, path)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("keys: reading %s: %w", path, err)
+	}
+	k, err := decodeRecord(b)
+	if err != nil {
+		return nil, fmt.Errorf("keys: reading %s: %w", path, err)
+	}
+	if !slices.Contains(m.algs, k.alg) {
+		return nil, nil
+	}
+	if !strings.HasPrefix(path, keyPrefix+k.alg+"/") {
+		return nil, fmt.Errorf("keys: reading %s: record holds a %s key", path, k.alg)
+	}
+	if c := old.slot(k.alg, k.notBefore, k.notAfter); c != nil && c.kid == k.kid {
+		k = c // keep its signer cache
+	}
+	k.path = path
+	k.indexed.Store(true)
+	return k, nil
+}
+
+// path is where the key of alg for epoch e of this rotation period is
+// stored.
+func (m *Manager) path(alg string, e int64) string {
+	return fmt.Sprintf("%s%s/%d/%d", keyPrefix, alg, int64(m.period), e)
+}
+
+// legacyPath is where a key of alg for epoch e was stored before the
+// rotation period was part of the path. Such a record may belong to another
+// period: its times tell.
+func legacyPath(alg string, e int64) string {
+	return fmt.Sprintf("%s%s/%d", keyPrefix, alg, e)
 }
 
 // load returns the key of alg for epoch e from the store. When the store has
@@ -296,10 +416,13 @@ func (m *Manager) Refresh(ctx context.Context) error {
 // holds for the slot) or a new key, or adopts the one another replica
 // stored first. Without create, a missing record yields nil.
 func (m *Manager) load(ctx context.Context, alg string, e int64, now time.Time, create bool, cached *key) (*key, error) {
-	path := fmt.Sprintf("%s%s/%d", keyPrefix, alg, e)
+	path := m.path(alg, e)
 	nb, na := m.start(e), m.start(e+1)
-	read := func(b []byte) (*key, error) {
-		k, err := decodeRecord(b, alg, nb, na)
+	read := func(path string, b []byte) (*key, error) {
+		k, err := decodeRecord(b)
+		if err == nil && (k.alg != alg || !k.notBefore.Equal(nb) || !k.notAfter.Equal(na)) {
+			err = fmt.Errorf("record holds the %s key of [%v, %v), want %s of [%v, %v)", k.alg, k.notBefore, k.notAfter, alg, nb, na)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("keys: reading %s: %w", path, err)
 		}
@@ -309,16 +432,29 @@ func (m *Manager) load(ctx context.Context, alg string, e int64, now time.Time, 
 			}
 			m.log.Warn("keys: stored key replaces the one loaded before", "path", path, "kid", k.kid, "previous_kid", cached.kid)
 		}
+		k.path = path
 		return k, nil
 	}
 
 	b, err := m.st.Get(ctx, path)
 	switch {
 	case err == nil:
-		return read(b)
+		return read(path, b)
 	case !errors.Is(err, store.ErrNotFound):
 		return nil, fmt.Errorf("keys: reading %s: %w", path, err)
-	case !create:
+	}
+	// A record of an earlier version, if it is this slot's key.
+	lpath := legacyPath(alg, e)
+	switch b, err := m.st.Get(ctx, lpath); {
+	case err == nil:
+		if k, err := read(lpath, b); err == nil {
+			return k, nil
+		}
+		// Another period's key under the same number: not this slot's.
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, fmt.Errorf("keys: reading %s: %w", lpath, err)
+	}
+	if !create {
 		return nil, nil
 	}
 
@@ -331,7 +467,7 @@ func (m *Manager) load(ctx context.Context, alg string, e int64, now time.Time, 
 		if k, err = newKey(alg, priv); err != nil {
 			return nil, fmt.Errorf("keys: generating %s key: %w", alg, err)
 		}
-		k.notBefore, k.notAfter = nb, na
+		k.notBefore, k.notAfter, k.path = nb, na, path
 	}
 	rec, err := k.encode()
 	if err != nil {
@@ -341,6 +477,7 @@ func (m *Manager) load(ctx context.Context, alg string, e int64, now time.Time, 
 	case err == nil:
 		if cached != nil {
 			m.log.Warn("keys: signing key was missing from the store; stored it again", "path", path, "kid", k.kid)
+			k.indexed.Store(false)
 		} else {
 			m.log.Info("keys: generated signing key", "alg", alg, "kid", k.kid, "not_before", nb, "not_after", na)
 		}
@@ -350,7 +487,7 @@ func (m *Manager) load(ctx context.Context, alg string, e int64, now time.Time, 
 		if err != nil {
 			return nil, fmt.Errorf("keys: reading %s after losing the race to create it: %w", path, err)
 		}
-		return read(b)
+		return read(path, b)
 	default:
 		return nil, fmt.Errorf("keys: storing %s: %w", path, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -258,7 +257,7 @@ func TestRotation(t *testing.T) {
 			if slices.Contains(kids(t, fresh, alg), oldKid) {
 				t.Fatal("new replica publishes the expired key")
 			}
-			if _, err := st.Get(context.Background(), fmt.Sprintf("idp/keys/%s/%d", alg, m.epoch(t0))); !errors.Is(err, store.ErrNotFound) {
+			if _, err := st.Get(context.Background(), m.path(alg, m.epoch(t0))); !errors.Is(err, store.ErrNotFound) {
 				t.Fatalf("expired key record: %v, want ErrNotFound", err)
 			}
 		})
@@ -284,7 +283,7 @@ func TestRecord_Format(t *testing.T) {
 	clk := newClock(t0)
 	st := newStore(t, clk)
 	m := newManager(t, st, clk, Options{Algorithms: []string{RS256}})
-	path := fmt.Sprintf("idp/keys/RS256/%d", m.epoch(t0))
+	path := m.path(RS256, m.epoch(t0))
 	b, err := st.Get(context.Background(), path)
 	if err != nil {
 		t.Fatalf("reading %s: %v", path, err)
@@ -366,7 +365,7 @@ func TestRefresh_RestoresAKeyMissingFromTheStore(t *testing.T) {
 	st := newStore(t, clk)
 	m := newManager(t, st, clk, Options{Algorithms: []string{ES256}})
 	kid := kidOf(t, mustSign(t, m, ES256, "x"))
-	path := fmt.Sprintf("idp/keys/ES256/%d", m.epoch(t0))
+	path := m.path(ES256, m.epoch(t0))
 	if err := st.Delete(context.Background(), path); err != nil {
 		t.Fatal(err)
 	}
@@ -645,15 +644,15 @@ func TestNew_RefusesAForeignRecord(t *testing.T) {
 	// A record written under another rotation period.
 	other := newManager(t, st, clk, Options{Algorithms: []string{ES256}})
 	e := other.epoch(t0)
-	b, err := st.Get(context.Background(), fmt.Sprintf("idp/keys/ES256/%d", e))
+	b, err := st.Get(context.Background(), other.path(ES256, e))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Put(context.Background(), fmt.Sprintf("idp/keys/ES256/%d", e+1), b, 0); err != nil {
+	if err := st.Put(context.Background(), other.path(ES256, e+1), b, 0); err != nil {
 		t.Fatal(err)
 	}
 	_, err = New(context.Background(), st, Options{Algorithms: []string{ES256}, Now: clk.Now})
-	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("idp/keys/ES256/%d", e+1)) {
+	if err == nil || !strings.Contains(err.Error(), other.path(ES256, e+1)) {
 		t.Fatalf("New = %v, want an error naming the record", err)
 	}
 }
