@@ -434,6 +434,14 @@ type Route struct {
 	// Bearer accepts IdP-issued access tokens (Authorization: Bearer) on
 	// this route, validated offline, for API clients.
 	Bearer bool `yaml:"bearer"`
+	// PassRewriteHeaders passes X-Original-URL, X-Rewrite-URL and the
+	// method overrides (X-HTTP-Method-Override, X-HTTP-Method,
+	// X-Method-Override) from clients to this route's upstreams. They make
+	// some frameworks serve another path or run another method than the
+	// one the policy judged, so they are removed by default; turn this on
+	// only for an upstream that ignores them or whose every path and
+	// method the rules treat alike. Default: false.
+	PassRewriteHeaders bool `yaml:"pass_rewrite_headers"`
 	// Headers is the identity header set sent upstream. A route starts
 	// from DefaultRoute's: both presets and the assertion.
 	Headers Headers `yaml:"headers"`

@@ -41,7 +41,7 @@ func (g *Gateway) newRoute(i int, rc config.Route) (*route, error) {
 	}
 	rt := &route{
 		index: i, host: host, prefix: prefix, aud: rc.Name, bearer: rc.Bearer,
-		headers: newHeaderSet(rc.Headers), maxBody: rc.MaxBodyBytes, preserveHost: rc.PreserveHost, pool: pool,
+		headers: newHeaderSet(rc.Headers), maxBody: rc.MaxBodyBytes, preserveHost: rc.PreserveHost, passRewrite: rc.PassRewriteHeaders, pool: pool,
 	}
 	if rt.aud == "" {
 		rt.aud = host

@@ -48,8 +48,13 @@ func forwardAuthFlavour(path string) (flavour, bool) {
 // for browsers), 403 when the user may not, 503 when the store fails.
 // Every answer has an empty body and Content-Length: 0, so the proxy
 // keeps its connection alive. Only trusted proxies may ask. Identity
-// headers must have been stripped from r.
-func (g *Gateway) forwardAuth(w http.ResponseWriter, r *http.Request, f flavour) {
+// headers must have been stripped from r; seen is what scrub found.
+//
+// The proxy forwards the original request itself, so Gatehouse cannot
+// remove what it must not pass on: a request that carries a rewrite
+// header (see [refused]) or whose Connection header names a header
+// Gatehouse answers with is refused instead.
+func (g *Gateway) forwardAuth(w http.ResponseWriter, r *http.Request, f flavour, seen found) {
 	ctx := r.Context()
 	peer := peerAddr(r)
 	if !g.trusted.contains(peer) {
@@ -75,6 +80,10 @@ func (g *Gateway) forwardAuth(w http.ResponseWriter, r *http.Request, f flavour)
 		return
 	}
 	rt := g.table.match(host, path)
+	if seen != 0 && refused(r.Header, seen, f, rt != nil && rt.passRewrite) {
+		empty(w, bad)
+		return
+	}
 	p, res, out := g.judge(ctx, r, policy.Request{Host: host, Path: path, Method: method, ClientIP: g.trusted.clientIP(r, peer)}, rt == nil || rt.bearer)
 	switch {
 	case res == authUnavailable && out.Effect != policy.Allow:
@@ -119,6 +128,32 @@ func (g *Gateway) forwardAuth(w http.ResponseWriter, r *http.Request, f flavour)
 	default:
 		empty(w, http.StatusForbidden)
 	}
+}
+
+// refused reports whether a forward-auth request carries what its proxy
+// would pass to the upstream although the policy did not judge it: a
+// method override or X-Rewrite-URL (unless the route passes rewrite
+// headers), X-Original-URL from Traefik or Caddy (nginx sets it for the
+// subrequest itself), or a Connection header naming a header Gatehouse
+// answers with, which the proxy would then drop.
+func refused(h http.Header, seen found, f flavour, passRewrite bool) bool {
+	for name, vs := range h {
+		switch classify(name) {
+		case classRewrite:
+			if passRewrite {
+				continue
+			}
+			if f == nginx && foldPrefix(name, "x-original-url") && len(name) == len("x-original-url") {
+				continue
+			}
+			return true
+		case classConnection:
+			if seen&foundConnection != 0 && connectionNamesOurs(vs) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // faSignIn answers a forward-auth request whose user must sign in.

@@ -378,8 +378,8 @@ func (g *Gateway) Dispatch(own http.Handler) http.Handler {
 		app := ok && host != g.own && g.hosts.has(host)
 		if g.faEnabled && !app {
 			if f, ok := forwardAuthFlavour(r.URL.Path); ok {
-				StripIdentity(r.Header) // as ServeHTTP does for the other paths
-				g.forwardAuth(w, r, f)
+				seen := scrub(r.Header, false) // as ServeHTTP does for the other paths
+				g.forwardAuth(w, r, f, seen)
 				return
 			}
 		}
@@ -416,7 +416,8 @@ func (g *Gateway) ownRoute(r *http.Request) bool {
 // then routing, authentication, the policy decision and proxying.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Strip before anything reads the request.
-	StripIdentity(r.Header)
+	peer := peerAddr(r)
+	seen := scrub(r.Header, !g.trusted.contains(peer))
 	host, ok := g.hostKey(r.Host)
 	if !ok {
 		g.fail(w, r, http.StatusBadRequest, "The request's Host header is malformed.")
@@ -437,7 +438,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	p, res, out := g.judge(ctx, r, policy.Request{Host: host, Path: path, Method: r.Method, ClientIP: g.trusted.clientIP(r, peerAddr(r))}, rt.bearer)
+	p, res, out := g.judge(ctx, r, policy.Request{Host: host, Path: path, Method: r.Method, ClientIP: g.trusted.clientIP(r, peer)}, rt.bearer)
 	switch {
 	case res == authUnavailable && out.Effect != policy.Allow:
 		g.fail(w, r, http.StatusServiceUnavailable, "Sign-in is temporarily unavailable. Try again in a moment.")
@@ -457,6 +458,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				g.signIn(w, r, path, policy.NeedLogin)
 				return
 			}
+		}
+		if seen != 0 {
+			scrubRoute(r.Header, seen, rt.passRewrite)
 		}
 		g.forward(w, r, rt, p, path)
 	case policy.NeedLogin, policy.Reauthenticate:

@@ -54,8 +54,9 @@ func NewGuard(upstream *url.URL, who Identifier, loginURL string, log *slog.Logg
 
 // ServeHTTP implements http.Handler.
 func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// Strip before anything reads the request.
-	StripIdentity(r.Header)
+	// Strip before anything reads the request. The guard trusts no
+	// proxy: forwarding headers are removed too.
+	seen := scrub(r.Header, true)
 	u, ok, err := g.who.Identify(r.Context(), r)
 	if err != nil {
 		g.log.ErrorContext(r.Context(), "identify request", "err", err)
@@ -72,6 +73,7 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r2 := r.Clone(r.Context())
+	scrubRoute(r2.Header, seen, false)
 	SetIdentity(r2.Header, u)
 	g.rp.ServeHTTP(w, r2)
 }

@@ -37,27 +37,71 @@ var identityHeaders = []string{
 	HeaderAssertion, "X-Remote-User",
 }
 
-// identitySet holds the names above lower-cased with '_' spelled as '-'.
-// It is built once and never written afterwards.
-var identitySet = func() map[string]bool {
-	m := make(map[string]bool, len(identityHeaders))
-	for _, h := range identityHeaders {
-		m[strings.ReplaceAll(strings.ToLower(h), "_", "-")] = true
+// rewriteHeaders make some frameworks and servers serve another path or
+// run another method than the request line says (Symfony, Laminas and IIS
+// read X-Original-URL and X-Rewrite-URL; many frameworks honour the method
+// overrides). The policy judges the request line, so they are removed
+// unless a route opts in (gateway.routes[].pass_rewrite_headers).
+var rewriteHeaders = []string{
+	"X-Original-URL", "X-Rewrite-URL",
+	"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override",
+}
+
+// forwardingHeaders claim something about the client or the original
+// request (its address, scheme, host, port, path). Besides every
+// X-Forwarded-* name, these are removed when the peer is not a trusted
+// proxy; from a trusted proxy they are passed on.
+var forwardingHeaders = []string{
+	"Forwarded", "X-Real-IP", "X-Client-IP", "True-Client-IP", "X-Cluster-Client-IP",
+	"Front-End-Https", "X-Url-Scheme",
+}
+
+// forwardedPrefix starts the names of the X-Forwarded-* family (For,
+// Host, Proto, Port, Server, Uri, Prefix, Method, Ssl, Scheme, Client-Cert,
+// ...).
+const forwardedPrefix = "x-forwarded-"
+
+// headerClass says what Gatehouse does with a client's header.
+type headerClass uint8
+
+const (
+	classIdentity   headerClass = 1 + iota // always removed
+	classRewrite                           // removed unless the route passes them
+	classForwarding                        // removed unless the peer is a trusted proxy
+	classConnection                        // Connection: its tokens are checked
+)
+
+// headerClasses holds the names above lower-cased with '_' spelled as
+// '-'. It is built once and never written afterwards.
+var headerClasses = func() map[string]headerClass {
+	m := make(map[string]headerClass, len(identityHeaders)+len(rewriteHeaders)+len(forwardingHeaders)+1)
+	add := func(names []string, c headerClass) {
+		for _, h := range names {
+			m[strings.ReplaceAll(strings.ToLower(h), "_", "-")] = c
+		}
 	}
+	add(forwardingHeaders, classForwarding)
+	add(rewriteHeaders, classRewrite)
+	add(identityHeaders, classIdentity)
+	m["connection"] = classConnection
 	return m
 }()
 
-// maxIdentityName bounds the names worth comparing: longer ones cannot be
-// identity headers.
-const maxIdentityName = 48
+// maxHeaderName bounds the names worth looking up: longer ones are in no
+// list (the X-Forwarded- family is recognised by its prefix at any
+// length).
+const maxHeaderName = 48
 
-// isIdentityHeader reports whether name is an identity header in any
-// spelling (case, '_' for '-'), without allocating.
-func isIdentityHeader(name string) bool {
-	if len(name) > maxIdentityName {
-		return false
+// classify returns the class of a header name in any spelling (case,
+// '_' for '-'), or 0, without allocating.
+func classify(name string) headerClass {
+	if len(name) > maxHeaderName {
+		if foldPrefix(name, forwardedPrefix) {
+			return classForwarding
+		}
+		return 0
 	}
-	var buf [maxIdentityName]byte
+	var buf [maxHeaderName]byte
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		switch {
@@ -68,19 +112,148 @@ func isIdentityHeader(name string) bool {
 		}
 		buf[i] = c
 	}
-	return identitySet[string(buf[:len(name)])]
+	key := buf[:len(name)]
+	if c := headerClasses[string(key)]; c != 0 {
+		return c
+	}
+	if len(key) > len(forwardedPrefix) && string(key[:len(forwardedPrefix)]) == forwardedPrefix {
+		return classForwarding
+	}
+	return 0
 }
+
+// foldPrefix reports whether name starts with prefix (lower case, '-'),
+// ignoring case and spelling '_' as '-'.
+func foldPrefix(name, prefix string) bool {
+	if len(name) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := name[i]
+		switch {
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '_':
+			c = '-'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// isIdentityHeader reports whether name is an identity header in any
+// spelling (case, '_' for '-'), without allocating.
+func isIdentityHeader(name string) bool { return classify(name) == classIdentity }
 
 // StripIdentity removes every identity header from h, including spellings
 // with underscores ("X_Forwarded_User"), which CGI-style upstreams fold into
 // the same variable as the dashed name. It does not allocate.
-func StripIdentity(h http.Header) {
+func StripIdentity(h http.Header) { scrub(h, false) }
+
+// found says what scrub saw and left for the caller, who knows the route.
+type found uint8
+
+const (
+	foundRewrite    found = 1 << iota // a header of rewriteHeaders
+	foundConnection                   // a Connection header
+)
+
+// scrub removes identity headers and, when untrusted (the peer is not a
+// trusted proxy), forwarding headers from a client's request, in every
+// spelling. It reports rewrite headers and a Connection header, which
+// [scrubRoute] handles. One pass over h, no allocation.
+func scrub(h http.Header, untrusted bool) found {
+	var f found
 	for name := range h {
-		if isIdentityHeader(name) {
+		switch classify(name) {
+		case classIdentity:
 			delete(h, name)
+		case classForwarding:
+			if untrusted {
+				delete(h, name)
+			}
+		case classRewrite:
+			f |= foundRewrite
+		case classConnection:
+			f |= foundConnection
+		}
+	}
+	return f
+}
+
+// scrubRoute finishes what scrub found for a request about to be
+// forwarded: rewrite headers are removed unless passRewrite, and the
+// Connection header loses every token naming a header Gatehouse sets, so
+// that a hop-by-hop removal downstream (Go's reverse proxy deletes the
+// headers a request's Connection header lists) cannot take Gatehouse's
+// headers away. It allocates only when it changes something.
+func scrubRoute(h http.Header, f found, passRewrite bool) {
+	if f&foundRewrite != 0 && !passRewrite {
+		for name := range h {
+			if classify(name) == classRewrite {
+				delete(h, name)
+			}
+		}
+	}
+	if f&foundConnection != 0 {
+		for name, vs := range h {
+			if classify(name) != classConnection || !connectionNamesOurs(vs) {
+				continue
+			}
+			if keep := connectionWithout(vs); keep != nil {
+				h[name] = keep
+			} else {
+				delete(h, name)
+			}
 		}
 	}
 }
+
+// protected reports whether a header named in a Connection header must
+// survive: Gatehouse sets it (identity headers, the assertion, the access
+// token) or derives it from the connection (forwarding headers).
+func protected(name string) bool {
+	switch classify(name) {
+	case classIdentity, classForwarding:
+		return true
+	}
+	return false
+}
+
+// connectionNamesOurs reports whether Connection header values name a
+// protected header.
+func connectionNamesOurs(vs []string) bool {
+	for _, v := range vs {
+		for tok := range strings.SplitSeq(v, ",") {
+			if protected(textTrim(tok)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// connectionWithout returns Connection header values without the tokens
+// that name protected headers; nil when none is left.
+func connectionWithout(vs []string) []string {
+	var keep []string
+	for _, v := range vs {
+		for tok := range strings.SplitSeq(v, ",") {
+			if t := textTrim(tok); t != "" && !protected(t) {
+				keep = append(keep, t)
+			}
+		}
+	}
+	if len(keep) == 0 {
+		return nil
+	}
+	return []string{strings.Join(keep, ", ")}
+}
+
+// textTrim trims optional whitespace (spaces and tabs) around a token.
+func textTrim(s string) string { return strings.Trim(s, " \t") }
 
 // SetIdentity writes u's identity headers into h. Call StripIdentity first.
 func SetIdentity(h http.Header, u identity.User) {

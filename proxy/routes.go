@@ -28,6 +28,7 @@ type route struct {
 	headers      headerSet
 	maxBody      int64
 	preserveHost bool
+	passRewrite  bool // pass_rewrite_headers
 	pool         *pool
 	rp           *httputil.ReverseProxy
 }

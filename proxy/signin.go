@@ -122,7 +122,7 @@ func (g *Gateway) internal(w http.ResponseWriter, r *http.Request, host, path st
 	if f, ok := forwardAuthFlavour(path); ok && g.faEnabled {
 		// Its answers set their own headers, as on Gatehouse's host: the
 		// 200 goes to the proxy alone and needs no Cache-Control.
-		g.forwardAuth(w, r, f)
+		g.forwardAuth(w, r, f, scrub(r.Header, false)) // already scrubbed: only what it found
 		return
 	}
 	h := w.Header()
