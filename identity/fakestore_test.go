@@ -3,10 +3,12 @@ package identity
 import (
 	"context"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/gatehouse-sso/gatehouse/store"
+	"github.com/gatehouse-sso/gatehouse/store/memory"
 )
 
 // fakeStore is a minimal in-memory store.Store for these tests. It may be
@@ -19,6 +21,9 @@ type fakeStore struct {
 
 	// failCreate, when set, may fail Create for a key before it runs.
 	failCreate func(key string) error
+
+	// bus carries Publish and Subscribe, which these tests do not inspect.
+	bus *memory.Store
 }
 
 type fakeEntry struct {
@@ -29,7 +34,7 @@ type fakeEntry struct {
 var _ store.Store = (*fakeStore)(nil)
 
 func newFakeStore() *fakeStore {
-	return &fakeStore{kv: map[string]fakeEntry{}, sets: map[string]map[string]time.Time{}}
+	return &fakeStore{kv: map[string]fakeEntry{}, sets: map[string]map[string]time.Time{}, bus: memory.New()}
 }
 
 func expired(exp time.Time) bool { return !exp.IsZero() && !time.Now().Before(exp) }
@@ -186,7 +191,34 @@ func (s *fakeStore) Close() error {
 		return store.ErrClosed
 	}
 	s.closed = true
-	return nil
+	return s.bus.Close()
+}
+
+func (s *fakeStore) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx, ttl); err != nil {
+		return 0, err
+	}
+	e, ok := s.live(key)
+	if !ok {
+		e = fakeEntry{val: []byte("0"), exp: expiry(ttl)}
+	}
+	n, err := strconv.ParseInt(string(e.val), 10, 64)
+	if err != nil {
+		return 0, store.ErrNotCounter
+	}
+	n++
+	s.kv[key] = fakeEntry{val: strconv.AppendInt(nil, n, 10), exp: e.exp}
+	return n, nil
+}
+
+func (s *fakeStore) Publish(ctx context.Context, topic string, msg []byte) error {
+	return s.bus.Publish(ctx, topic, msg)
+}
+
+func (s *fakeStore) Subscribe(ctx context.Context, topic string) (store.Subscription, error) {
+	return s.bus.Subscribe(ctx, topic)
 }
 
 // keys lists the live keys with the given prefix, sorted.

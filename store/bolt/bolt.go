@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +18,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/gatehouse-sso/gatehouse/store"
+	"github.com/gatehouse-sso/gatehouse/store/internal/hub"
 )
 
 // Defaults applied by Open to zero Options fields.
@@ -62,20 +64,33 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Store is a store.Store backed by a bbolt file. Create it with Open and
-// release it with Close.
+// Store is a handle on a store.Store backed by a bbolt file. Create it
+// with Open (or Handle, for another handle on the same file) and release it
+// with Close.
 type Store struct {
+	*shared
+
+	// mu is held for reading by every operation and for writing by Close,
+	// so Close waits for this handle's operations in flight.
+	mu     sync.RWMutex
+	closed bool
+
+	subsMu sync.Mutex
+	subs   map[*hub.Sub]struct{} // this handle's live subscriptions
+}
+
+// shared is what every handle on one open file holds in common.
+type shared struct {
 	db   *bbolt.DB
 	path string
 	log  *slog.Logger
 	now  func() time.Time
+	hub  hub.Hub
 
-	// mu is held for reading by every operation and for writing by Close,
-	// so Close waits for operations in flight.
-	mu     sync.RWMutex
-	closed bool
+	refsMu sync.Mutex
+	refs   int // open handles
 
-	stop chan struct{} // closed by Close to stop the sweeper
+	stop chan struct{} // closed when the last handle closes, to stop the sweeper
 	done chan struct{} // closed when the sweeper has returned
 }
 
@@ -129,20 +144,39 @@ func open(path string, opts Options, now func() time.Time) (*Store, error) {
 		return nil, fmt.Errorf("open bolt store %q: %w", path, err)
 	}
 
-	s := &Store{
+	sh := &shared{
 		db:   db,
 		path: path,
 		log:  log,
 		now:  now,
+		refs: 1,
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
 	if sweepInterval > 0 {
-		go s.sweeper(sweepInterval)
+		go sh.sweeper(sweepInterval)
 	} else {
-		close(s.done)
+		close(sh.done)
 	}
-	return s, nil
+	return &Store{shared: sh}, nil
+}
+
+// Handle returns another handle on the same open file and message bus, as
+// a second replica would have on a shared backend: what one handle writes
+// or publishes, the other reads or receives. (A second Open of the file in
+// the same process fails like one from another process: bbolt locks the
+// file.) Each handle is closed on its own; the file is closed, and its
+// lock released, when the last one is.
+func (s *Store) Handle() (*Store, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, store.ErrClosed
+	}
+	s.refsMu.Lock()
+	s.refs++
+	s.refsMu.Unlock()
+	return &Store{shared: s.shared}, nil
 }
 
 // initBuckets creates the buckets of a new file and checks the layout
@@ -197,7 +231,7 @@ func memberKey(set, member string) []byte {
 
 // expiry converts a TTL into a Unix-nanosecond expiry (0: none), saturating
 // far-future expiries instead of overflowing.
-func (s *Store) expiry(ttl time.Duration) (int64, error) {
+func (s *shared) expiry(ttl time.Duration) (int64, error) {
 	switch {
 	case ttl < 0:
 		return 0, store.ErrBadTTL
@@ -249,7 +283,8 @@ func redact(key string) string {
 func wrap(op, key string, err error) error {
 	if err == nil ||
 		errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrExists) ||
-		errors.Is(err, store.ErrClosed) || errors.Is(err, store.ErrBadTTL) {
+		errors.Is(err, store.ErrClosed) || errors.Is(err, store.ErrBadTTL) ||
+		errors.Is(err, store.ErrNotCounter) {
 		return err
 	}
 	return fmt.Errorf("bolt %s %q: %w", op, redact(key), err)
@@ -474,9 +509,82 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close waits for operations in flight, stops the sweeper and closes the
-// file, releasing its lock. Every later call, Close included, returns
-// store.ErrClosed.
+// Incr adds one to the counter under key, in one read-write transaction;
+// see store.Store.
+func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
+	if err := s.begin(ctx); err != nil {
+		return 0, err
+	}
+	defer s.mu.RUnlock()
+	exp, err := s.expiry(ttl)
+	if err != nil {
+		return 0, err
+	}
+	k := kvKey(key)
+	var n int64
+	err = s.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(kvBucket)
+		n = 1
+		if v := b.Get(k); v != nil {
+			old, err := decodeExpiry(v)
+			if err != nil {
+				return err
+			}
+			if !expired(old, s.now().UnixNano()) {
+				cur, err := strconv.ParseInt(string(v[8:]), 10, 64)
+				if err != nil || cur == math.MaxInt64 {
+					return store.ErrNotCounter // rolls back: nothing written
+				}
+				n, exp = cur+1, old
+			}
+		}
+		return b.Put(k, encodeRecord(exp, strconv.AppendInt(nil, n, 10)))
+	})
+	if err != nil {
+		return 0, wrap("incr", key, err)
+	}
+	return n, nil
+}
+
+// Publish delivers msg to the subscriptions of topic made through any
+// handle on this file in this process. Nothing is written to the file.
+func (s *Store) Publish(ctx context.Context, topic string, msg []byte) error {
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	s.hub.Publish(topic, msg)
+	return nil
+}
+
+// Subscribe listens to topic; see store.Store. The subscription also ends
+// when this handle is closed.
+func (s *Store) Subscribe(ctx context.Context, topic string) (store.Subscription, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	sub := s.hub.Subscribe(ctx, topic, s.forget)
+	if s.subs == nil {
+		s.subs = make(map[*hub.Sub]struct{})
+	}
+	s.subs[sub] = struct{}{}
+	return sub, nil
+}
+
+// forget drops an ended subscription from the handle's list.
+func (s *Store) forget(sub *hub.Sub) {
+	s.subsMu.Lock()
+	delete(s.subs, sub)
+	s.subsMu.Unlock()
+}
+
+// Close waits for this handle's operations in flight and ends its
+// subscriptions; closing the last handle also stops the sweeper and closes
+// the file, releasing its lock. Every later call on this handle, Close
+// included, returns store.ErrClosed.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -486,6 +594,24 @@ func (s *Store) Close() error {
 	s.closed = true
 	s.mu.Unlock()
 
+	// No Subscribe can register now: it checks closed under mu first.
+	s.subsMu.Lock()
+	subs := make([]*hub.Sub, 0, len(s.subs))
+	for sub := range s.subs {
+		subs = append(subs, sub)
+	}
+	s.subsMu.Unlock()
+	for _, sub := range subs {
+		_ = sub.Close()
+	}
+
+	s.refsMu.Lock()
+	s.refs--
+	last := s.refs == 0
+	s.refsMu.Unlock()
+	if !last {
+		return nil
+	}
 	close(s.stop)
 	<-s.done
 	if err := s.db.Close(); err != nil {

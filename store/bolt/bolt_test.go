@@ -31,8 +31,19 @@ func openTemp(t testing.TB) *bolt.Store {
 	return s
 }
 
+// TestConformance runs the suite in real time: bolt keeps the wall-clock
+// path the suite exercises for server backends.
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store { return openTemp(t) })
+	storetest.Run(t, storetest.Backend{
+		New: func(t *testing.T) store.Store { return openTemp(t) },
+		Handle: func(t *testing.T, s store.Store) store.Store {
+			h, err := s.(*bolt.Store).Handle()
+			if err != nil {
+				t.Fatalf("Handle: %v", err)
+			}
+			return h
+		},
+	})
 }
 
 func TestPersistence(t *testing.T) {
@@ -275,4 +286,44 @@ func BenchmarkPut(b *testing.B) {
 	s := openTemp(b)
 	defer s.Close()
 	storetest.BenchPut(b, s)
+}
+
+// TestHandleSharesFile checks that a handle outlives the one it was made
+// from, and that the file's lock is released only with the last handle.
+func TestHandleSharesFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	first, err := bolt.Open(path, bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := first.Handle()
+	if err != nil {
+		t.Fatalf("Handle: %v", err)
+	}
+	if err := first.Put(t.Context(), "k", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatalf("Close(first): %v", err)
+	}
+	if _, err := first.Handle(); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Handle of a closed handle = %v, want ErrClosed", err)
+	}
+	if got, err := second.Get(t.Context(), "k"); err != nil || string(got) != "v" {
+		t.Fatalf("Get through the second handle = %q, %v", got, err)
+	}
+	if s, err := bolt.Open(path, bolt.Options{LockTimeout: 100 * time.Millisecond}); !errors.Is(err, bolt.ErrLocked) {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("Open while a handle is open = %v, want ErrLocked", err)
+	}
+	if err := second.Close(); err != nil {
+		t.Fatalf("Close(second): %v", err)
+	}
+	s, err := bolt.Open(path, bolt.Options{LockTimeout: time.Second})
+	if err != nil {
+		t.Fatalf("Open after the last handle closed: %v", err)
+	}
+	s.Close()
 }

@@ -19,10 +19,19 @@
 // restart). A background sweeper, stopped by Close, deletes them in small
 // write transactions so that it never holds the writer lock for long.
 //
-// Create and Take each run inside one bbolt read-write transaction, and
-// bbolt serialises those, which makes them atomic.
+// Create, Take and Incr each run inside one bbolt read-write transaction,
+// and bbolt serialises those, which makes them atomic. A counter is a "kv"
+// record whose value is its decimal number.
+//
+// Publish and Subscribe are not written to the file: messages fan out
+// inside the process to the subscriptions of every handle on the open file
+// (see Store.Handle), with the bounded buffer described at
+// store.SubscriberBuffer. Only one process can hold the file, so that is
+// everyone who can read it.
 //
 // bbolt takes an exclusive flock on the file, so a second process (or a
 // second Open in the same process) waits for at most Options.LockTimeout and
-// then fails with an error wrapping ErrLocked that names the file.
+// then fails with an error wrapping ErrLocked that names the file. Code in
+// one process that needs its own handle on an open file calls Store.Handle;
+// the file stays open, and locked, until the last handle is closed.
 package bolt

@@ -10,7 +10,7 @@ import (
 
 // sweeper deletes expired entries once right away (to clear what expired
 // while the process was down) and then every interval, until Close.
-func (s *Store) sweeper(interval time.Duration) {
+func (s *shared) sweeper(interval time.Duration) {
 	defer close(s.done)
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -25,7 +25,7 @@ func (s *Store) sweeper(interval time.Duration) {
 }
 
 // sweepAll sweeps both data buckets and logs the outcome.
-func (s *Store) sweepAll() {
+func (s *shared) sweepAll() {
 	keys, err := s.sweepBucket(kvBucket)
 	if err != nil {
 		s.log.Warn("bolt store sweep failed", "path", s.path, "bucket", string(kvBucket), "err", err)
@@ -51,7 +51,7 @@ func valueExpiry(v []byte) int64 {
 }
 
 // stopping reports whether Close has asked the sweeper to stop.
-func (s *Store) stopping() bool {
+func (s *shared) stopping() bool {
 	select {
 	case <-s.stop:
 		return true
@@ -62,7 +62,7 @@ func (s *Store) stopping() bool {
 
 // sweepBucket walks the bucket in batches and deletes its expired entries,
 // returning how many it deleted. It stops early when Close is called.
-func (s *Store) sweepBucket(name []byte) (int, error) {
+func (s *shared) sweepBucket(name []byte) (int, error) {
 	total := 0
 	var from []byte
 	for !s.stopping() {
@@ -88,7 +88,7 @@ func (s *Store) sweepBucket(name []byte) (int, error) {
 // scanExpired examines up to sweepScan entries from key from (nil: the
 // start) in a read transaction, and returns copies of the keys of up to
 // sweepBatch expired ones, plus the key to resume at (nil when done).
-func (s *Store) scanExpired(name, from []byte) (candidates [][]byte, next []byte, err error) {
+func (s *shared) scanExpired(name, from []byte) (candidates [][]byte, next []byte, err error) {
 	now := s.now().UnixNano()
 	err = s.db.View(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(name)
@@ -119,7 +119,7 @@ func (s *Store) scanExpired(name, from []byte) (candidates [][]byte, next []byte
 
 // deleteExpired deletes those of keys that are still expired: one may have
 // been written again since the scan.
-func (s *Store) deleteExpired(name []byte, keys [][]byte) (int, error) {
+func (s *shared) deleteExpired(name []byte, keys [][]byte) (int, error) {
 	n := 0
 	now := s.now().UnixNano()
 	err := s.db.Update(func(tx *bbolt.Tx) error {

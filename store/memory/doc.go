@@ -8,4 +8,9 @@
 // Expired entries are invisible as soon as their TTL has passed (expiry is
 // checked on every read); a background janitor, stopped by Close, reclaims
 // their memory periodically.
+//
+// Publish and Subscribe fan messages out inside the process, to the
+// subscriptions of every handle on the same data (see Store.Handle), with
+// the bounded buffer described at store.SubscriberBuffer. Counters (Incr)
+// are decimal values in the key space.
 package memory

@@ -2,11 +2,14 @@ package memory
 
 import (
 	"context"
+	"math"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/gatehouse-sso/gatehouse/store"
+	"github.com/gatehouse-sso/gatehouse/store/internal/hub"
 )
 
 // DefaultJanitorInterval is how often the janitor reclaims expired entries
@@ -50,17 +53,28 @@ type entry struct {
 	expires time.Time
 }
 
-// Store is an in-memory store.Store. Its zero value is not usable: create it
-// with New, and Close it to stop its janitor.
+// Store is a handle on an in-memory store.Store. Its zero value is not
+// usable: create it with New (or Handle, for another handle on the same
+// data), and Close it.
 type Store struct {
+	*shared
+	closed bool // guarded by shared.mu
+
+	subsMu sync.Mutex
+	subs   map[*hub.Sub]struct{} // this handle's live subscriptions
+}
+
+// shared is what every handle on one store holds in common.
+type shared struct {
 	now func() time.Time
+	hub hub.Hub
 
-	mu     sync.RWMutex
-	closed bool
-	kv     map[string]entry
-	sets   map[string]map[string]time.Time // set -> member -> expiry (zero: none)
+	mu   sync.RWMutex
+	refs int // open handles
+	kv   map[string]entry
+	sets map[string]map[string]time.Time // set -> member -> expiry (zero: none)
 
-	stop chan struct{} // closed by Close to stop the janitor
+	stop chan struct{} // closed when the last handle closes, to stop the janitor
 	done chan struct{} // closed by the janitor when it has returned
 }
 
@@ -70,15 +84,30 @@ func New(opts ...Option) *Store {
 	for _, o := range opts {
 		o(&c)
 	}
-	s := &Store{
+	sh := &shared{
 		now:  c.now,
+		refs: 1,
 		kv:   make(map[string]entry),
 		sets: make(map[string]map[string]time.Time),
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
-	go s.janitor(c.janitorInterval)
-	return s
+	go sh.janitor(c.janitorInterval)
+	return &Store{shared: sh}
+}
+
+// Handle returns another handle on the same data and message bus, as a
+// second replica would have on a shared backend: what one handle writes or
+// publishes, the other reads or receives. Each handle is closed on its
+// own; the data is dropped when the last one is closed.
+func (s *Store) Handle() (*Store, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, store.ErrClosed
+	}
+	s.refs++
+	return &Store{shared: s.shared}, nil
 }
 
 // live reports whether an entry expiring at exp is still visible at now.
@@ -87,7 +116,7 @@ func live(exp, now time.Time) bool {
 }
 
 // deadline converts a TTL into an absolute expiry (zero: none).
-func (s *Store) deadline(ttl time.Duration) (time.Time, error) {
+func (s *shared) deadline(ttl time.Duration) (time.Time, error) {
 	switch {
 	case ttl < 0:
 		return time.Time{}, store.ErrBadTTL
@@ -278,26 +307,116 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the janitor and drops all data. Every later call, Close
-// included, returns store.ErrClosed.
+// Incr adds one to the counter under key; see store.Store.
+func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, store.ErrClosed
+	}
+	exp, err := s.deadline(ttl)
+	if err != nil {
+		return 0, err
+	}
+	n := int64(1)
+	if e, ok := s.kv[key]; ok && live(e.expires, s.now()) {
+		v, err := strconv.ParseInt(string(e.value), 10, 64)
+		if err != nil || v == math.MaxInt64 {
+			return 0, store.ErrNotCounter
+		}
+		n, exp = v+1, e.expires
+	}
+	s.kv[key] = entry{value: strconv.AppendInt(nil, n, 10), expires: exp}
+	return n, nil
+}
+
+// Publish delivers msg to the subscriptions of topic made through any
+// handle on this store.
+func (s *Store) Publish(ctx context.Context, topic string, msg []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return store.ErrClosed
+	}
+	s.hub.Publish(topic, msg)
+	return nil
+}
+
+// Subscribe listens to topic; see store.Store. The subscription also ends
+// when this handle is closed.
+func (s *Store) Subscribe(ctx context.Context, topic string) (store.Subscription, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// Holding subsMu across the check and the registration keeps Close
+	// from missing a subscription made while it runs.
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return nil, store.ErrClosed
+	}
+	sub := s.hub.Subscribe(ctx, topic, s.forget)
+	if s.subs == nil {
+		s.subs = make(map[*hub.Sub]struct{})
+	}
+	s.subs[sub] = struct{}{}
+	return sub, nil
+}
+
+// forget drops an ended subscription from the handle's list.
+func (s *Store) forget(sub *hub.Sub) {
+	s.subsMu.Lock()
+	delete(s.subs, sub)
+	s.subsMu.Unlock()
+}
+
+// Close ends this handle's subscriptions; closing the last handle also
+// stops the janitor and drops all data. Every later call on this handle,
+// Close included, returns store.ErrClosed.
 func (s *Store) Close() error {
+	s.subsMu.Lock()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		s.subsMu.Unlock()
 		return store.ErrClosed
 	}
 	s.closed = true
-	s.kv = nil
-	s.sets = nil
+	s.refs--
+	last := s.refs == 0
+	if last {
+		s.kv = nil
+		s.sets = nil
+	}
 	s.mu.Unlock()
+	subs := make([]*hub.Sub, 0, len(s.subs))
+	for sub := range s.subs {
+		subs = append(subs, sub)
+	}
+	s.subsMu.Unlock()
+	for _, sub := range subs {
+		_ = sub.Close() // calls forget, which takes subsMu
+	}
 
-	close(s.stop)
-	<-s.done
+	if last {
+		close(s.stop)
+		<-s.done
+	}
 	return nil
 }
 
 // janitor reclaims expired entries every interval until Close.
-func (s *Store) janitor(interval time.Duration) {
+func (s *shared) janitor(interval time.Duration) {
 	defer close(s.done)
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -312,10 +431,10 @@ func (s *Store) janitor(interval time.Duration) {
 }
 
 // sweep deletes every expired key and set member, and sets left empty.
-func (s *Store) sweep() {
+func (s *shared) sweep() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.refs == 0 {
 		return
 	}
 	now := s.now()

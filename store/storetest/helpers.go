@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,10 +56,10 @@ func wantValue(t *testing.T, s store.Store, key string, want []byte) {
 // wantValueBefore is wantValue for a key written at or after start with a
 // TTL of ttl: a miss fails the test only if it was seen clearly before the
 // TTL could have run out, so a stalled machine cannot make it flaky.
-func wantValueBefore(t *testing.T, s store.Store, key string, want []byte, start time.Time, ttl time.Duration) {
+func wantValueBefore(t *testing.T, x *suite, key string, want []byte, start time.Time, ttl time.Duration) {
 	t.Helper()
-	got, err := s.Get(t.Context(), key)
-	if elapsed := time.Since(start); elapsed >= ttl-presentSlack {
+	got, err := x.s.Get(t.Context(), key)
+	if elapsed := x.clock.Now().Sub(start); elapsed >= ttl-presentSlack {
 		if err != nil {
 			t.Logf("machine too slow to check %q before expiry (%s elapsed)", key, elapsed)
 			return
@@ -108,4 +109,40 @@ func show(b []byte) string {
 // sleepUntil sleeps until t.
 func sleepUntil(t time.Time) {
 	time.Sleep(time.Until(t))
+}
+
+// clock is the suite's time: real, or a fake one the suite moves.
+type clock interface {
+	Now() time.Time
+	// SleepUntil returns once Now is at or after t.
+	SleepUntil(t time.Time)
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time             { return time.Now() }
+func (realClock) SleepUntil(until time.Time) { sleepUntil(until) }
+
+// fakeClock is a clock that only moves when the suite moves it.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) SleepUntil(until time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if until.After(c.now) {
+		c.now = until
+	}
 }

@@ -23,48 +23,98 @@ const (
 	racers       = 100
 )
 
-// Run runs the conformance suite against stores made by newStore, which
-// must return a fresh, empty store on every call. Each subtest gets its own
+// Backend tells the suite how to make stores of one backend.
+type Backend struct {
+	// New returns a fresh, empty store on every call. Required.
+	New func(t *testing.T) store.Store
+	// Clocked, when set, returns a fresh, empty store that reads the
+	// current time from now for every TTL decision. The suite then moves a
+	// fake clock instead of sleeping; a backend that expires keys by its
+	// own clock (a server) leaves it nil and the suite runs in real time.
+	Clocked func(t *testing.T, now func() time.Time) store.Store
+	// Handle opens another handle on the backend behind s (another
+	// connection to the same server, another handle on the same file),
+	// as a second replica would. Required: the bus and counter tests
+	// check that what one handle does, the other sees.
+	Handle func(t *testing.T, s store.Store) store.Store
+}
+
+// suite is what each conformance test gets.
+type suite struct {
+	s      store.Store
+	clock  clock
+	handle func() store.Store
+}
+
+// Run runs the conformance suite against b. Each subtest gets its own
 // store and closes it when it ends (the factory may register its own
 // cleanup, e.g. removing a temporary directory, but must not fail if the
-// store is already closed).
-func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+// store is already closed); a handle made by b.Handle is closed by the
+// suite as well.
+func Run(t *testing.T, b Backend) {
+	if b.New == nil || b.Handle == nil {
+		t.Fatal("storetest: Backend.New and Backend.Handle are required")
+	}
+	plain := func(fn func(t *testing.T, s store.Store)) func(*testing.T, *suite) {
+		return func(t *testing.T, x *suite) { fn(t, x.s) }
+	}
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, s store.Store)
+		fn   func(t *testing.T, x *suite)
 	}{
-		{"GetMissing", testGetMissing},
-		{"PutGet", testPutGet},
-		{"ValuesAreCopied", testValuesAreCopied},
-		{"EmptyValue", testEmptyValue},
-		{"LargeValue", testLargeValue},
-		{"OddKeysAndValues", testOddKeysAndValues},
-		{"PutReplacesValue", testPutReplacesValue},
+		{"GetMissing", plain(testGetMissing)},
+		{"PutGet", plain(testPutGet)},
+		{"ValuesAreCopied", plain(testValuesAreCopied)},
+		{"EmptyValue", plain(testEmptyValue)},
+		{"LargeValue", plain(testLargeValue)},
+		{"OddKeysAndValues", plain(testOddKeysAndValues)},
+		{"PutReplacesValue", plain(testPutReplacesValue)},
 		{"PutReplacesTTL", testPutReplacesTTL},
 		{"TTLExpiry", testTTLExpiry},
-		{"NegativeTTL", testNegativeTTL},
-		{"CreateMissing", testCreateMissing},
-		{"CreateExisting", testCreateExisting},
-		{"CreateRace", testCreateRace},
-		{"Take", testTake},
-		{"TakeRace", testTakeRace},
-		{"Delete", testDelete},
-		{"SetBasics", testSetBasics},
-		{"SetMissingIsEmpty", testSetMissingIsEmpty},
-		{"SetsAreSeparate", testSetsAreSeparate},
-		{"SetsIndependentOfKeys", testSetsIndependentOfKeys},
+		{"NegativeTTL", plain(testNegativeTTL)},
+		{"CreateMissing", plain(testCreateMissing)},
+		{"CreateExisting", plain(testCreateExisting)},
+		{"CreateRace", plain(testCreateRace)},
+		{"Take", plain(testTake)},
+		{"TakeRace", plain(testTakeRace)},
+		{"Delete", plain(testDelete)},
+		{"SetBasics", plain(testSetBasics)},
+		{"SetMissingIsEmpty", plain(testSetMissingIsEmpty)},
+		{"SetsAreSeparate", plain(testSetsAreSeparate)},
+		{"SetsIndependentOfKeys", plain(testSetsIndependentOfKeys)},
 		{"SetMemberTTL", testSetMemberTTL},
-		{"ConcurrentMixed", testConcurrentMixed},
-		{"Ping", testPing},
-		{"Closed", testClosed},
-		{"ContextCancelled", testContextCancelled},
-		{"ContextDeadline", testContextDeadline},
+		{"ConcurrentMixed", plain(testConcurrentMixed)},
+		{"Incr", plain(testIncr)},
+		{"IncrWindow", testIncrWindow},
+		{"IncrNotCounter", plain(testIncrNotCounter)},
+		{"IncrRace", testIncrRace},
+		{"PublishSubscribe", plain(testPublishSubscribe)},
+		{"PublishOrder", plain(testPublishOrder)},
+		{"PublishAcrossHandles", testPublishAcrossHandles},
+		{"SlowSubscriber", plain(testSlowSubscriber)},
+		{"SubscriptionEnds", testSubscriptionEnds},
+		{"Ping", plain(testPing)},
+		{"Closed", plain(testClosed)},
+		{"ContextCancelled", plain(testContextCancelled)},
+		{"ContextDeadline", plain(testContextDeadline)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newStore(t)
-			t.Cleanup(func() { closeOnce(t, s) })
-			tc.fn(t, s)
+			x := &suite{clock: realClock{}}
+			if b.Clocked != nil {
+				c := newFakeClock()
+				x.clock = c
+				x.s = b.Clocked(t, c.Now)
+			} else {
+				x.s = b.New(t)
+			}
+			t.Cleanup(func() { closeOnce(t, x.s) })
+			x.handle = func() store.Store {
+				h := b.Handle(t, x.s)
+				t.Cleanup(func() { closeOnce(t, h) })
+				return h
+			}
+			tc.fn(t, x)
 		})
 	}
 }
@@ -274,7 +324,8 @@ func testPutReplacesValue(t *testing.T, s store.Store) {
 	wantValue(t, s, "k", []byte("second"))
 }
 
-func testPutReplacesTTL(t *testing.T, s store.Store) {
+func testPutReplacesTTL(t *testing.T, x *suite) {
+	s := x.s
 	// TTL -> none: the second Put must clear the expiry.
 	mustPut(t, s, "cleared", []byte("v1"), shortTTL)
 	mustPut(t, s, "cleared", []byte("v2"), 0)
@@ -283,19 +334,20 @@ func testPutReplacesTTL(t *testing.T, s store.Store) {
 	mustPut(t, s, "extended", []byte("v2"), time.Hour)
 	// none -> TTL: the second Put must add an expiry.
 	mustPut(t, s, "added", []byte("v1"), 0)
-	start := time.Now()
+	start := x.clock.Now()
 	mustPut(t, s, "added", []byte("v2"), shortTTL)
-	wantValueBefore(t, s, "added", []byte("v2"), start, shortTTL)
+	wantValueBefore(t, x, "added", []byte("v2"), start, shortTTL)
 
-	sleepUntil(start.Add(expiryWait))
+	x.clock.SleepUntil(start.Add(expiryWait))
 	wantValue(t, s, "cleared", []byte("v2"))
 	wantValue(t, s, "extended", []byte("v2"))
 	wantNotFound(t, s, "added")
 }
 
-func testTTLExpiry(t *testing.T, s store.Store) {
+func testTTLExpiry(t *testing.T, x *suite) {
+	s := x.s
 	ctx := t.Context()
-	start := time.Now()
+	start := x.clock.Now()
 	for _, k := range []string{"get", "take", "create", "put", "delete"} {
 		mustPut(t, s, k, []byte("short-lived"), shortTTL)
 	}
@@ -303,10 +355,10 @@ func testTTLExpiry(t *testing.T, s store.Store) {
 		t.Fatalf("Create: %v", err)
 	}
 	mustPut(t, s, "forever", []byte("zero ttl"), 0)
-	wantValueBefore(t, s, "get", []byte("short-lived"), start, shortTTL)
-	wantValueBefore(t, s, "created", []byte("short-lived"), start, shortTTL)
+	wantValueBefore(t, x, "get", []byte("short-lived"), start, shortTTL)
+	wantValueBefore(t, x, "created", []byte("short-lived"), start, shortTTL)
 
-	sleepUntil(start.Add(expiryWait))
+	x.clock.SleepUntil(start.Add(expiryWait))
 	wantNotFound(t, s, "get")
 	wantNotFound(t, s, "created")
 	wantValue(t, s, "forever", []byte("zero ttl"))
@@ -555,8 +607,9 @@ func testSetsIndependentOfKeys(t *testing.T, s store.Store) {
 	wantMembers(t, s, "name", "member2")
 }
 
-func testSetMemberTTL(t *testing.T, s store.Store) {
-	start := time.Now()
+func testSetMemberTTL(t *testing.T, x *suite) {
+	s := x.s
+	start := x.clock.Now()
 	mustSetAdd(t, s, "set", "forever", 0)
 	mustSetAdd(t, s, "set", "long", time.Hour)
 	mustSetAdd(t, s, "set", "short", shortTTL)
@@ -570,16 +623,16 @@ func testSetMemberTTL(t *testing.T, s store.Store) {
 	mustSetAdd(t, s, "only-short", "short", shortTTL)
 
 	got, err := s.SetMembers(t.Context(), "set")
-	if time.Since(start) < shortTTL-presentSlack {
+	if elapsed := x.clock.Now().Sub(start); elapsed < shortTTL-presentSlack {
 		want := []string{"cleared", "forever", "long", "refreshed", "short", "shortened"}
 		if err != nil || !slices.Equal(got, want) {
 			t.Fatalf("SetMembers before expiry = %q, %v; want %q", got, err, want)
 		}
 	} else {
-		t.Logf("machine too slow to check members before expiry (%s elapsed)", time.Since(start))
+		t.Logf("machine too slow to check members before expiry (%s elapsed)", elapsed)
 	}
 
-	sleepUntil(start.Add(expiryWait))
+	x.clock.SleepUntil(start.Add(expiryWait))
 	wantMembers(t, s, "set", "cleared", "forever", "long", "refreshed")
 	wantMembers(t, s, "only-short")
 	// An expired member can be added again.
@@ -664,11 +717,21 @@ func calls() []struct {
 		{"SetAdd", func(ctx context.Context, s store.Store) error { return s.SetAdd(ctx, "set", "new", 0) }},
 		{"SetRemove", func(ctx context.Context, s store.Store) error { return s.SetRemove(ctx, "set", "m") }},
 		{"SetMembers", func(ctx context.Context, s store.Store) error { _, err := s.SetMembers(ctx, "set"); return err }},
+		{"Incr", func(ctx context.Context, s store.Store) error { _, err := s.Incr(ctx, "counter", 0); return err }},
+		{"Publish", func(ctx context.Context, s store.Store) error { return s.Publish(ctx, "topic", []byte("m")) }},
+		{"Subscribe", func(ctx context.Context, s store.Store) error {
+			sub, err := s.Subscribe(ctx, "topic")
+			if err == nil {
+				_ = sub.Close()
+			}
+			return err
+		}},
 		{"Ping", func(ctx context.Context, s store.Store) error { return s.Ping(ctx) }},
 	}
 }
 
 func testClosed(t *testing.T, s store.Store) {
+	sub := mustSubscribe(t, s, "topic")
 	mustPut(t, s, "k", []byte("v"), 0)
 	mustSetAdd(t, s, "set", "m", 0)
 	if err := s.Close(); err != nil {
@@ -682,6 +745,7 @@ func testClosed(t *testing.T, s store.Store) {
 	if err := s.Close(); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("second Close = %v, want ErrClosed", err)
 	}
+	wantEnded(t, sub)
 }
 
 // wantNoSideEffects checks that the calls made with a dead context changed
@@ -691,6 +755,7 @@ func wantNoSideEffects(t *testing.T, s store.Store) {
 	wantValue(t, s, "k", []byte("v"))
 	wantNotFound(t, s, "new")
 	wantNotFound(t, s, "created")
+	wantNotFound(t, s, "counter")
 	wantMembers(t, s, "set", "m")
 }
 
