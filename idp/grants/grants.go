@@ -681,6 +681,28 @@ func (s *Store) AccessTokenRevoked(ctx context.Context, jti string) (bool, error
 	}
 }
 
+// AccessTokenLive reports whether an access token may still be used: its
+// id (jti) not revoked and its grant (gid; empty for client credentials,
+// which have none) neither revoked nor gone. Only store failures are
+// errors.
+func (s *Store) AccessTokenLive(ctx context.Context, jti, gid string) (bool, error) {
+	revoked, err := s.AccessTokenRevoked(ctx, jti)
+	if err != nil || revoked {
+		return false, err
+	}
+	if gid == "" {
+		return true, nil
+	}
+	_, err = s.Grant(ctx, gid)
+	switch {
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrRevoked):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
+}
+
 // Consent.
 
 // normScopes returns scopes sorted, without duplicates or empty strings.

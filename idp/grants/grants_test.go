@@ -920,3 +920,34 @@ func BenchmarkCodeRoundTrip(b *testing.B) {
 		}
 	}
 }
+
+func TestAccessTokenLive(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	live := e.grant(t, "u1", "app", "s1")
+	revoked := e.grant(t, "u1", "app", "s1")
+	if err := e.s.RevokeGrant(ctx, revoked.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.RevokeAccessToken(ctx, "jti-revoked", e.c.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, jti, gid string
+		want           bool
+	}{
+		{"live token of a live grant", "jti-1", live.ID, true},
+		{"client credentials (no grant)", "jti-2", "", true},
+		{"revoked token id", "jti-revoked", live.ID, false},
+		{"revoked grant", "jti-3", revoked.ID, false},
+		{"unknown grant", "jti-4", "neverExisted", false},
+	} {
+		got, err := e.s.AccessTokenLive(ctx, c.jti, c.gid)
+		if err != nil || got != c.want {
+			t.Errorf("%s: AccessTokenLive = %v, %v; want %v", c.name, got, err, c.want)
+		}
+	}
+	if _, err := e.s.AccessTokenLive(ctx, "", live.ID); err == nil {
+		t.Error("empty jti: no error")
+	}
+}
