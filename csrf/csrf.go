@@ -6,6 +6,7 @@
 package csrf
 
 import (
+	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -41,6 +42,21 @@ func New(key []byte, secure bool) (*Protector, error) {
 		name = "__Host-" + name
 	}
 	return &Protector{key: key, cookieName: name, secure: secure, origin: http.NewCrossOriginProtection()}, nil
+}
+
+// Derive returns a Protector whose key is derived from secret (a session
+// secret of at least 32 bytes) with HKDF-SHA256 under a label of its own,
+// so the CSRF key never equals a key derived from the same secret for
+// another purpose.
+func Derive(secret []byte, secure bool) (*Protector, error) {
+	if len(secret) < 32 {
+		return nil, fmt.Errorf("csrf: secret is %d bytes, need at least 32", len(secret))
+	}
+	key, err := hkdf.Key(sha256.New, secret, nil, "gatehouse csrf v1", 32)
+	if err != nil {
+		return nil, fmt.Errorf("csrf: derive key: %w", err)
+	}
+	return New(key, secure)
 }
 
 // CookieName is the name of the browser-binding cookie.

@@ -108,3 +108,36 @@ func TestNew_ShortKey(t *testing.T) {
 		t.Fatalf("insecure cookie name = %q, %v", p.CookieName(), err)
 	}
 }
+
+// TestDerive: a Protector derived from a secret verifies its own tokens,
+// refuses those of a Protector derived from another secret, and its key
+// is not the secret itself.
+func TestDerive(t *testing.T) {
+	secret := []byte(strings.Repeat("s", 32))
+	p, err := Derive(secret, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookie, tok := issue(t, p)
+	form := url.Values{FieldName: {tok}}
+	if err := p.Verify(post(form, cookie, nil)); err != nil {
+		t.Fatalf("own token refused: %v", err)
+	}
+	other, err := Derive([]byte(strings.Repeat("t", 32)), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Verify(post(form, cookie, nil)); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("token under another secret: %v, want ErrInvalid", err)
+	}
+	raw, err := New(secret, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Verify(post(form, cookie, nil)); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("the secret is used as the key unchanged: %v", err)
+	}
+	if _, err := Derive([]byte("short"), true); err == nil {
+		t.Fatal("a short secret was accepted")
+	}
+}
