@@ -8,6 +8,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -356,6 +357,29 @@ func (c Config) IssuerURL() string {
 		return c.OIDC.Issuer
 	}
 	return strings.TrimSuffix(c.Server.PublicURL, "/")
+}
+
+// RuleScopes returns the scopes that gateway.rules require and
+// oidc.scopes defines, each once, in the order the rules name them. The
+// gateway asks for them at sign-in, so that a browser session can hold
+// them; scopes no custom scope defines are left out (only bearer tokens
+// can carry them).
+func (c Config) RuleScopes() []string {
+	var out []string
+	for _, r := range c.Gateway.Rules {
+		for _, s := range r.Scopes {
+			if slices.Contains(out, s) {
+				continue
+			}
+			for _, known := range c.OIDC.Scopes {
+				if known.Name == s {
+					out = append(out, s)
+					break
+				}
+			}
+		}
+	}
+	return out
 }
 
 // Gateway configures the reverse proxy, its policy and forward-auth.
