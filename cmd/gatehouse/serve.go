@@ -39,46 +39,32 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log := newLogger(cfg.Log, stderr)
 
-	st, err := openStore(cfg.Store, log)
+	st, stLC, err := buildStore(cfg.Store, log)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if err := st.Close(); err != nil {
+		if err := stLC.close(context.Background()); err != nil {
 			log.Error("close store", "err", err)
 		}
 	}()
 
-	// Every listener runs until ctx ends or one of them fails.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Every listener and actor runs in one group until ctx ends or one of
+	// them fails.
+	g := newGroup(ctx)
+	defer g.cancel()
 
 	var (
 		tlsCfg *tls.Config
 		acme   *server.ACMEManager
 	)
 	if cfg.Server.TLS.Mode == config.TLSACME {
-		if acme, err = newACME(ctx, cfg, st, log); err != nil {
+		if acme, err = newACME(g.ctx, cfg, st, log); err != nil {
 			return fmt.Errorf("server.tls.acme: %w", err)
 		}
 		tlsCfg = acme.TLSConfig()
 	} else if tlsCfg, err = tlsConfig(cfg.Server.TLS, time.Now()); err != nil {
 		return err
-	}
-	// bound counts the listeners still to bind; ACME starts obtaining
-	// certificates only once they are, so the CA's challenges reach us.
-	var bound sync.WaitGroup
-	var wg sync.WaitGroup
-	errc := make(chan error, 3)
-	start := func(name string, h http.Handler, o server.Options) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := server.Serve(ctx, h, o, log); err != nil {
-				errc <- fmt.Errorf("%s: %w", name, err)
-				cancel()
-			}
-		}()
 	}
 	base := server.Options{
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.D(),
@@ -88,6 +74,9 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
 		ShutdownTimeout:   cfg.Server.ShutdownTimeout.D(),
 	}
+	listener := func(name string, h http.Handler, o server.Options) actor {
+		return actor{name: name, run: func(ctx context.Context) error { return server.Serve(ctx, h, o, log) }}
+	}
 
 	var demoURL *url.URL
 	if cfg.Demo.Enabled {
@@ -95,31 +84,33 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		o := base
 		o.Addr = "127.0.0.1:0"
 		o.Ready = func(a net.Addr) { ready <- a }
-		start("demo upstream", demo.Whoami(), o)
+		g.start(listener("demo upstream", demo.Whoami(), o))
 		select {
 		case a := <-ready:
 			demoURL = &url.URL{Scheme: "http", Host: a.String()}
-		case err := <-errc:
-			return err
+		case <-g.ctx.Done():
+			return g.stop()
 		}
 	}
 
-	a, err := newApp(ctx, cfg, st, log, demoURL)
+	a, err := newApp(g.ctx, cfg, st, log, demoURL)
 	if err != nil {
-		cancel()
-		wg.Wait()
-		return err
+		return errors.Join(err, g.stop())
 	}
 	if cfg.Demo.Enabled {
-		password, err := ensureDemoUser(ctx, a.users)
+		password, err := ensureDemoUser(g.ctx, a.users)
 		if err != nil {
-			cancel()
-			wg.Wait()
-			return err
+			return errors.Join(err, g.stop())
 		}
 		printDemo(stdout, cfg, password)
 	}
+	for _, act := range a.actors() {
+		g.start(act)
+	}
 
+	// bound counts the listeners still to bind; ACME starts obtaining
+	// certificates only once they are, so the CA's challenges reach us.
+	var bound sync.WaitGroup
 	main := base
 	main.Addr = cfg.Server.Listen
 	main.TLS = tlsCfg
@@ -129,7 +120,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		log.Info("gatehouse listening", "addr", addr.String(), "tls", cfg.Server.TLS.Mode, "public_url", cfg.Server.PublicURL, "version", version)
 		fmt.Fprintf(stdout, "Gatehouse is listening on %s. Open %s/\n", addr, cfg.Server.PublicURL)
 	}
-	start("main listener", a.handler, main)
+	g.start(listener("main listener", a.handler, main))
 	if cfg.Server.HTTPListen != "" {
 		public, _ := url.Parse(cfg.Server.PublicURL)
 		o := base
@@ -140,32 +131,35 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		if acme != nil {
 			h = acme.HTTPHandler(h) // answers HTTP-01 challenges
 		}
-		start("http redirect listener", server.Middleware(h, log), o)
+		g.start(listener("http redirect listener", server.Middleware(h, log), o))
 	}
 	if acme != nil {
-		go func() {
-			bound.Wait()
-			if err := acme.Manage(ctx); err != nil {
+		g.start(actor{name: "acme", run: func(ctx context.Context) error {
+			listening := make(chan struct{})
+			go func() { bound.Wait(); close(listening) }()
+			select {
+			case <-listening:
+			case <-ctx.Done():
+				return nil
+			}
+			if err := acme.Manage(ctx); err != nil && ctx.Err() == nil {
 				log.Error("certificates not obtained yet; retrying in the background", "err", err)
 			}
-		}()
+			return nil
+		}})
 	}
 
-	<-ctx.Done()
+	<-g.ctx.Done()
 	log.Info("shutting down: draining in-flight requests", "timeout", cfg.Server.ShutdownTimeout.String())
-	wg.Wait()
-	// Back-channel logouts already started get the shutdown budget too.
+	err = g.wait()
+	// Work the components still hold (back-channel logouts already
+	// started) gets the shutdown budget too.
 	drain, stop := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.D())
-	if err := a.oidc.Close(drain); err != nil {
-		log.Warn("back-channel logouts still pending at shutdown", "err", err)
+	if cerr := a.close(drain); cerr != nil {
+		log.Warn("shutdown", "err", cerr)
 	}
 	stop()
-	close(errc)
-	var errs []error
-	for err := range errc {
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		return err
 	}
 	log.Info("stopped")
