@@ -332,7 +332,7 @@ func (f mountFunc) Mount(mux *http.ServeMux) { f(mux) }
 // app that /demo/ guards. The actors of the result are not running yet.
 func newApp(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logger, demoUpstream *url.URL) (*app, error) {
 	a := &app{cfg: cfg, log: log, store: st}
-	pages, err := web.NewRenderer(log)
+	pages, err := web.NewRenderer(log, web.Brand{})
 	if err != nil {
 		return nil, err
 	}
