@@ -26,7 +26,7 @@ import (
 //
 // <hash> is base64url(SHA-256(secret)): the store never holds a usable
 // cookie or ticket. Sign-ins in progress are not stored at all (see
-// flowRecord).
+// flow).
 const (
 	keySession      = "gw/session/"
 	keySessionsOf   = "gw/sessions-of-sid/"
@@ -224,9 +224,7 @@ func (g *Gateway) refresh(ctx context.Context, raw string, p *principal) (*princ
 		if g.idp == nil || rec.RefreshToken == "" {
 			return nil, authNone
 		}
-		ts := g.oauth.TokenSource(context.WithValue(ctx, oauth2.HTTPClient, g.idp),
-			&oauth2.Token{RefreshToken: rec.RefreshToken, Expiry: now.Add(-time.Hour)})
-		tok, err := ts.Token()
+		tok, err := g.rp.Refresh(ctx, rec.RefreshToken)
 		var re *oauth2.RetrieveError
 		switch {
 		case errors.As(err, &re) && re.ErrorCode == "invalid_grant":

@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse-sso/gatehouse/config"
 	"github.com/gatehouse-sso/gatehouse/identity"
 	"github.com/gatehouse-sso/gatehouse/idp/keys"
+	"github.com/gatehouse-sso/gatehouse/internal/oidcrp"
 	"github.com/gatehouse-sso/gatehouse/policy"
 	"github.com/gatehouse-sso/gatehouse/store"
 )
@@ -126,8 +127,7 @@ type Gateway struct {
 	cookieName   string
 	cookieDomain string
 	codecs       []securecookie.Codec // the app cookie
-	flowCodecs   []securecookie.Codec // the state of a sign-in in progress
-	flowPrefix   string
+	flowPrefix   string               // the binding cookies of sign-ins in progress
 	strip        map[string]bool
 
 	sessions   cache
@@ -136,9 +136,8 @@ type Gateway struct {
 	flights    flights
 	wantTokens bool
 
-	oauth    oauth2.Config
-	idp      *http.Client
-	verifier *oidc.IDTokenVerifier
+	rp  *oidcrp.RP   // the gateway's client of its own IdP
+	idp *http.Client // reaches the IdP in process; nil without one
 }
 
 // New checks o and builds the gateway: routes and their transports, the
@@ -240,9 +239,6 @@ func New(o Options) (*Gateway, error) {
 	if g.codecs, err = cookieCodecs(o.Secrets, o.SessionTTL, "cookie", securecookie.NopEncoder{}); err != nil {
 		return nil, err
 	}
-	if g.flowCodecs, err = cookieCodecs(o.Secrets, flowTTL, "flow state", securecookie.JSONEncoder{}); err != nil {
-		return nil, err
-	}
 	g.strip = map[string]bool{g.cookieName: true}
 	for _, c := range o.StripCookies {
 		g.strip[c] = true
@@ -258,21 +254,29 @@ func New(o Options) (*Gateway, error) {
 			scopes = append(scopes, s)
 		}
 	}
-	g.oauth = oauth2.Config{
-		ClientID: o.ClientID, ClientSecret: o.ClientSecret, Scopes: scopes,
-		Endpoint: oauth2.Endpoint{AuthURL: base2 + "/authorize", TokenURL: base2 + "/token", AuthStyle: oauth2.AuthStyleInHeader},
-	}
+	// The IdP is reached in process: no network round trip, and its
+	// keys verify ID tokens directly.
 	if o.IdP != nil {
 		g.idp = &http.Client{Transport: inProcess{h: o.IdP}, Timeout: 15 * time.Second}
 	}
-	g.verifier = oidc.NewVerifier(o.Issuer, keySet{o.Keys}, &oidc.Config{
-		ClientID: o.ClientID, SupportedSigningAlgs: o.Keys.Algorithms(), Now: o.Now,
+	g.rp, err = oidcrp.New(oidcrp.Config{
+		Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: o.ClientSecret, AuthStyle: oauth2.AuthStyleInHeader,
+		Endpoints: oidcrp.Endpoints{AuthURL: base2 + "/authorize", TokenURL: base2 + "/token"},
+		Scopes:    scopes,
+		KeySet:    keySet{o.Keys}, SigningAlgs: o.Keys.Algorithms(),
+		HTTPClient: g.idp,
+		Secrets:    o.Secrets, Label: "gatehouse gateway flow state",
+		CookiePrefix: g.flowPrefix, Secure: g.secure, TTL: flowTTL, MaxStateLen: maxStateLen,
+		Now: o.Now,
 	})
+	if err != nil {
+		return nil, fmt.Errorf("proxy: gateway sign-in client: %w", err)
+	}
 	return g, nil
 }
 
 // cookieCodecs derives securecookie codecs for one purpose ("cookie":
-// the app cookie; "flow state": sign-ins in progress) from the session
+// the app cookie; sign-ins in progress seal theirs in oidcrp) from the session
 // secrets, with HKDF labels of their own, so they never equal the SSO
 // cookie's keys or each other. Values older than ttl do not decode.
 func cookieCodecs(secrets [][]byte, ttl time.Duration, purpose string, ser securecookie.Serializer) ([]securecookie.Codec, error) {

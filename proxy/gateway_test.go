@@ -4,14 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gorilla/securecookie"
-
 	"github.com/gatehouse-sso/gatehouse/config"
+	"github.com/gatehouse-sso/gatehouse/internal/oidcrp"
 )
 
 // TestGateway_Requests is the table of proxied requests: routing,
@@ -417,7 +417,7 @@ func TestGateway_ReturnURL(t *testing.T) {
 		q.Get("client_id") != ClientID {
 		t.Fatalf("start: %d %s", r.status, loc)
 	}
-	if cs := r.header["Set-Cookie"]; len(cs) != 1 || !strings.HasPrefix(cs[0], e.gw.flowCookie(q.Get("state"))+"=") {
+	if cs := r.header["Set-Cookie"]; len(cs) != 1 || !strings.HasPrefix(cs[0], e.gw.rp.BindingCookie(q.Get("state"))+"=") {
 		t.Fatalf("binding cookie: %q", cs)
 	}
 	// A wildcard host signs in through Gatehouse's own callback.
@@ -444,7 +444,7 @@ func TestGateway_CallbackRefusals(t *testing.T) {
 	} {
 		var cookies []*http.Cookie
 		if c.cookie {
-			cookies = append(cookies, &http.Cookie{Name: e.gw.flowCookie(state), Value: state})
+			cookies = append(cookies, &http.Cookie{Name: e.gw.rp.BindingCookie(state), Value: state})
 		}
 		r := e.do("GET", e.url("app.test", "/.gatehouse/callback?"+c.query), nil, browser, cookies...)
 		if r.status != http.StatusBadRequest || len(r.header.Values("Set-Cookie")) > 1 {
@@ -514,13 +514,17 @@ func TestGateway_StartWritesNothing(t *testing.T) {
 		if r.status != http.StatusFound || state == "" || len(state) > maxStateLen || len(loc.String()) > 8000 {
 			t.Fatalf("rd of %d bytes: %d, state of %d bytes, authorize URL of %d", len(rd), r.status, len(state), len(loc.String()))
 		}
-		var f flowRecord
-		if err := securecookie.DecodeMulti(flowStateName, state, &f, e.gw.flowCodecs...); err != nil || f.RD != rd || f.Host != "app.test" {
+		var f flow
+		fl, err := e.gw.rp.Decode(state)
+		if err == nil {
+			err = fl.App(&f)
+		}
+		if err != nil || f.RD != rd || f.Host != "app.test" {
 			t.Fatalf("state does not decode to the flow: %v %+v", err, f)
 		}
 		var bound bool
 		for _, c := range r.header.Values("Set-Cookie") {
-			bound = bound || strings.HasPrefix(c, e.gw.flowCookie(state)+"="+stateDigest(state)+";")
+			bound = bound || strings.HasPrefix(c, e.gw.rp.BindingCookie(state)+"="+oidcrp.Digest(state)+";")
 		}
 		if !bound {
 			t.Fatalf("no binding cookie: %q", r.header.Values("Set-Cookie"))
@@ -530,13 +534,21 @@ func TestGateway_StartWritesNothing(t *testing.T) {
 		t.Fatalf("starting sign-ins wrote %d times to the store", n)
 	}
 	// A state sealed with other keys, or tampered with, does not decode.
-	other, err := cookieCodecs([][]byte{bytes.Repeat([]byte{7}, 32)}, flowTTL, "flow state", securecookie.JSONEncoder{})
+	other, err := oidcrp.New(oidcrp.Config{
+		Issuer: e.gw.issuer, ClientID: ClientID, Endpoints: oidcrp.Endpoints{AuthURL: "http://x/a", TokenURL: "http://x/t"},
+		KeySet: keySet{e.gw.o.Keys}, Secrets: [][]byte{bytes.Repeat([]byte{7}, 32)}, Label: "gatehouse gateway flow state",
+		CookiePrefix: e.gw.flowPrefix,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	forged, _ := securecookie.EncodeMulti(flowStateName, &flowRecord{Host: "app.test", RD: "/"}, other...)
+	loc, err := other.Start(httptest.NewRecorder(), e.url("app.test", "/.gatehouse/callback"), flow{Host: "app.test", RD: "/"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := must(t, loc).Query().Get("state")
 	r := e.do("GET", e.url("app.test", "/.gatehouse/callback?code=x&state="+url.QueryEscape(forged)), nil, browser,
-		&http.Cookie{Name: e.gw.flowCookie(forged), Value: stateDigest(forged)})
+		&http.Cookie{Name: e.gw.rp.BindingCookie(forged), Value: oidcrp.Digest(forged)})
 	if r.status != http.StatusBadRequest {
 		t.Fatalf("forged state: %d", r.status)
 	}

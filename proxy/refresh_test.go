@@ -48,7 +48,7 @@ func (f *fakeTokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func TestGateway_RefreshSingleFlight(t *testing.T) {
 	idp := &fakeTokenEndpoint{valid: "rt-0"}
 	e := newTestEnv(t, func(g *config.Gateway) { g.Routes[0].Headers.AccessToken = true })
-	e.gw.idp = &http.Client{Transport: inProcess{h: idp}}
+	e.gw.idp.Transport = inProcess{h: idp} // the client the gateway's relying party uses
 	now := e.clock.now()
 	id, err := e.gw.createSession(context.Background(), appSession{UserID: alice.ID, SID: "s1", Host: "app.test",
 		AuthTime: now, Created: now, Expires: now.Add(time.Hour),

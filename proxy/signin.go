@@ -3,9 +3,6 @@ package proxy
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -16,11 +13,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
-	"github.com/gorilla/securecookie"
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-sso/gatehouse/config"
+	"github.com/gatehouse-sso/gatehouse/internal/oidcrp"
 	"github.com/gatehouse-sso/gatehouse/policy"
 	"github.com/gatehouse-sso/gatehouse/store"
 )
@@ -33,18 +29,14 @@ const (
 	maxReturnLen = 2048
 )
 
-// flowRecord is a sign-in in progress. It travels as the OAuth state
-// itself, encrypted and authenticated with the flow codecs (10 minutes at
-// most), so starting a sign-in writes nothing to the store: anonymous
-// requests cannot fill it. The browser that started it holds a binding
-// cookie with the state's digest; the IdP's single-use codes and PKCE
-// keep a state from completing twice.
-type flowRecord struct {
-	Host        string `json:"host"`
-	RD          string `json:"rd"`
-	Nonce       string `json:"nonce"`
-	Verifier    string `json:"verifier"`
-	RedirectURI string `json:"redirect_uri"`
+// flow is the gateway's data in a sign-in in progress. It travels
+// sealed in the OAuth state (see oidcrp), so starting a sign-in writes
+// nothing to the store: anonymous requests cannot fill it. The browser
+// that started it holds a binding cookie with the state's digest; the
+// IdP's single-use codes and PKCE keep a state from completing twice.
+type flow struct {
+	Host string `json:"host"`
+	RD   string `json:"rd"`
 }
 
 // ticket hands a sign-in completed on Gatehouse's host to the app host.
@@ -172,7 +164,7 @@ func (g *Gateway) start(w http.ResponseWriter, r *http.Request, host string) {
 		g.fail(w, r, http.StatusBadRequest, "The return address is not on this site.")
 		return
 	}
-	var opts []oauth2.AuthCodeOption
+	var params url.Values
 	if p, res := g.authenticate(ctx, r, host, false); res == authOK {
 		rdPath, _, _ := strings.Cut(rd, "?")
 		if np, err := policy.NormalizePath(rdPath); err == nil {
@@ -183,63 +175,27 @@ func (g *Gateway) start(w http.ResponseWriter, r *http.Request, host string) {
 				redirect(w, rd) // nothing to do
 				return
 			case policy.Reauthenticate:
-				opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"))
+				params = url.Values{"prompt": {"login"}}
 				if age := g.pol.Rule(out.RuleIndex).MaxSessionAge; age > 0 {
-					opts = append(opts, oauth2.SetAuthURLParam("max_age", strconv.Itoa(int(age/time.Second))))
+					params.Set("max_age", strconv.Itoa(int(age/time.Second)))
 				}
 			}
 		}
 	}
-	nonce, verifier := randomToken(), oauth2.GenerateVerifier()
-	f := flowRecord{Host: host, RD: rd, Nonce: nonce, Verifier: verifier, RedirectURI: g.callbackFor(host)}
-	state, err := securecookie.EncodeMulti(flowStateName, &f, g.flowCodecs...)
+	authURL, err := g.rp.Start(w, g.callbackFor(host), flow{Host: host, RD: rd}, params)
 	if err != nil {
-		g.log.ErrorContext(ctx, "gateway: seal sign-in state", "err", err)
+		g.log.ErrorContext(ctx, "gateway: start sign-in", "err", err)
 		g.fail(w, r, http.StatusInternalServerError, "Sign-in failed. Try again.")
 		return
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name: g.flowCookie(state), Value: stateDigest(state), Path: "/", MaxAge: int(flowTTL / time.Second),
-		Secure: g.secure, HttpOnly: true, SameSite: http.SameSiteLaxMode,
-	})
-	opts = append(opts, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce),
-		oauth2.SetAuthURLParam("redirect_uri", f.RedirectURI))
-	redirect(w, g.oauth.AuthCodeURL(state, opts...))
+	redirect(w, authURL)
 }
-
-// flowCookie names the cookie that binds a sign-in's state to the
-// browser that started it; one per sign-in, so parallel tabs do not
-// overwrite each other.
-func (g *Gateway) flowCookie(state string) string {
-	sum := sha256.Sum256([]byte("gatehouse flow cookie\x00" + state))
-	return g.flowPrefix + base64.RawURLEncoding.EncodeToString(sum[:6])
-}
-
-// flowStateName binds sealed sign-in states to their purpose.
-const flowStateName = "gatehouse_flow"
 
 // maxStateLen bounds the state parameter a callback accepts, and any
-// value the gateway's codecs encode. A sealed flowRecord with the longest
+// value the gateway's codecs encode. A sealed flow with the longest
 // return URL (maxReturnLen) is about 4.1 KB, so the authorize URL stays
 // under the 8 KB request line nginx accepts by default.
 const maxStateLen = 6144
-
-// stateDigest is what the binding cookie holds: the state is too long
-// for a cookie and needs no second copy.
-func stateDigest(state string) string {
-	sum := sha256.Sum256([]byte("gatehouse flow binding\x00" + state))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
-// boundState reports whether the browser holds the binding cookie of
-// state, and clears it.
-func (g *Gateway) boundState(w http.ResponseWriter, r *http.Request, state string) bool {
-	name := g.flowCookie(state)
-	got := cookieValue(r.Header, name)
-	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, Expires: time.Unix(0, 0),
-		Secure: g.secure, HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(stateDigest(state))) == 1
-}
 
 // returnTo validates a return-to target for host and returns it as a
 // same-host relative URL (path and query). Relative targets must be
@@ -306,56 +262,62 @@ func portOf(u *url.URL, scheme string) string {
 func (g *Gateway) callback(w http.ResponseWriter, r *http.Request, host string) {
 	ctx := r.Context()
 	q := r.URL.Query()
-	state := q.Get("state")
-	if state == "" || len(state) > maxStateLen || g.idp == nil {
+	if g.idp == nil {
 		g.fail(w, r, http.StatusBadRequest, "This sign-in link is not valid. Go back to the app and try again.")
 		return
 	}
-	var f flowRecord
-	if err := securecookie.DecodeMulti(flowStateName, state, &f, g.flowCodecs...); err != nil {
+	fl, err := g.rp.Decode(q.Get("state"))
+	if err != nil {
+		g.log.InfoContext(ctx, "gateway: sign-in state refused", "host", host, "err", err)
+		if q.Get("state") == "" || len(q.Get("state")) > maxStateLen {
+			g.fail(w, r, http.StatusBadRequest, "This sign-in link is not valid. Go back to the app and try again.")
+			return
+		}
+		g.fail(w, r, http.StatusBadRequest, "This sign-in expired or is not valid. Go back to the app and try again.")
+		return
+	}
+	var f flow
+	if err := fl.App(&f); err != nil {
 		g.log.InfoContext(ctx, "gateway: sign-in state refused", "host", host, "err", err)
 		g.fail(w, r, http.StatusBadRequest, "This sign-in expired or is not valid. Go back to the app and try again.")
 		return
 	}
 	sameHost := f.Host == host
 	switch {
-	case sameHost && !g.boundState(w, r, state):
+	case sameHost && !g.rp.Bound(w, r, fl.State):
 		g.log.InfoContext(ctx, "gateway: sign-in callback without its binding cookie", "host", host)
 		g.fail(w, r, http.StatusBadRequest, "This sign-in was started in another browser. Go back to the app and try again.")
 		return
-	case !sameHost && (host != g.own || f.RedirectURI != g.ownOrigin+pathCallback):
+	case !sameHost && (host != g.own || fl.RedirectURI != g.ownOrigin+pathCallback):
 		g.fail(w, r, http.StatusBadRequest, "This sign-in link is not valid. Go back to the app and try again.")
 		return
 	}
-	if iss := q.Get("iss"); iss != "" && iss != g.issuer {
+	res, err := g.rp.Finish(ctx, fl, q)
+	switch {
+	case err == nil:
+	case errors.Is(err, oidcrp.ErrIssuer):
 		g.fail(w, r, http.StatusBadRequest, "This sign-in came from an unexpected issuer.")
 		return
-	}
-	if e := q.Get("error"); e != "" {
-		g.log.InfoContext(ctx, "gateway: sign-in not completed", "error", e)
+	case errors.Is(err, oidcrp.ErrProvider):
+		g.log.InfoContext(ctx, "gateway: sign-in not completed", "error", providerCode(err))
 		g.fail(w, r, http.StatusForbidden, "Sign-in was not completed. Go back to the app and try again.")
 		return
-	}
-	tok, err := g.oauth.Exchange(context.WithValue(ctx, oauth2.HTTPClient, g.idp), q.Get("code"),
-		oauth2.VerifierOption(f.Verifier), oauth2.SetAuthURLParam("redirect_uri", f.RedirectURI))
-	if err != nil {
-		var re *oauth2.RetrieveError
-		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
-			g.log.InfoContext(ctx, "gateway: code exchange refused", "error", re.ErrorCode)
-			g.fail(w, r, http.StatusBadRequest, "Sign-in failed. Go back to the app and try again.")
-			return
-		}
+	case errors.Is(err, oidcrp.ErrUnavailable):
 		g.log.ErrorContext(ctx, "gateway: code exchange", "err", err)
 		g.fail(w, r, http.StatusServiceUnavailable, "Sign-in is temporarily unavailable. Try again in a moment.")
 		return
-	}
-	rawID, _ := tok.Extra("id_token").(string)
-	idt, err := g.verifier.Verify(ctx, rawID)
-	if err != nil || subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(f.Nonce)) != 1 {
+	case errors.Is(err, oidcrp.ErrIDToken):
 		g.log.WarnContext(ctx, "gateway: ID token refused", "err", err)
 		g.fail(w, r, http.StatusBadRequest, "Sign-in failed. Go back to the app and try again.")
 		return
+	default: // a missing code, or the IdP refused it
+		var re *oauth2.RetrieveError
+		errors.As(err, &re)
+		g.log.InfoContext(ctx, "gateway: code exchange refused", "error", retrieveCode(re))
+		g.fail(w, r, http.StatusBadRequest, "Sign-in failed. Go back to the app and try again.")
+		return
 	}
+	tok, idt := res.Token, res.IDToken
 	var claims struct {
 		Sid      string   `json:"sid"`
 		AuthTime int64    `json:"auth_time"`
@@ -364,7 +326,7 @@ func (g *Gateway) callback(w http.ResponseWriter, r *http.Request, host string) 
 	_ = idt.Claims(&claims)
 	now := g.now()
 	rec := appSession{
-		UserID: idt.Subject, SID: claims.Sid, Scopes: strings.Fields(stringExtra(tok, "scope")),
+		UserID: idt.Subject, SID: claims.Sid, Scopes: res.Scopes(),
 		AMR: claims.Amr, Created: now,
 	}
 	if claims.AuthTime > 0 {
@@ -394,7 +356,7 @@ func (g *Gateway) callback(w http.ResponseWriter, r *http.Request, host string) 
 		return
 	}
 	t := randomToken()
-	b, _ := json.Marshal(ticket{SessionID: id, Host: f.Host, State: state, RD: f.RD})
+	b, _ := json.Marshal(ticket{SessionID: id, Host: f.Host, State: fl.State, RD: f.RD})
 	if err := g.o.Store.Create(ctx, hashKey(keyTicket, t), b, ticketTTL); err != nil {
 		g.log.ErrorContext(ctx, "gateway: store sign-in ticket", "err", err)
 		g.fail(w, r, http.StatusServiceUnavailable, "Sign-in is temporarily unavailable. Try again in a moment.")
@@ -403,9 +365,21 @@ func (g *Gateway) callback(w http.ResponseWriter, r *http.Request, host string) 
 	redirect(w, g.origin(f.Host)+pathHandoff+"?ticket="+url.QueryEscape(t))
 }
 
-func stringExtra(t *oauth2.Token, key string) string {
-	s, _ := t.Extra(key).(string)
-	return s
+// providerCode is the error code of an IdP's error response, for logs.
+func providerCode(err error) string {
+	var pe *oidcrp.ProviderError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+// retrieveCode is the error code of a token endpoint's refusal, for logs.
+func retrieveCode(re *oauth2.RetrieveError) string {
+	if re == nil {
+		return "no code"
+	}
+	return re.ErrorCode
 }
 
 // handoff redeems a ticket on the app host it was made for, in the
@@ -428,7 +402,7 @@ func (g *Gateway) handoff(w http.ResponseWriter, r *http.Request, host string) {
 		return
 	}
 	var tk ticket
-	if err := json.Unmarshal(raw, &tk); err != nil || tk.Host != host || !g.boundState(w, r, tk.State) {
+	if err := json.Unmarshal(raw, &tk); err != nil || tk.Host != host || !g.rp.Bound(w, r, tk.State) {
 		if tk.SessionID != "" {
 			if err := g.endSession(ctx, tk.SessionID); err != nil {
 				g.log.WarnContext(ctx, "gateway: end app session of a refused ticket", "err", err)
@@ -461,7 +435,7 @@ func (g *Gateway) logout(w http.ResponseWriter, r *http.Request, host string) {
 		}
 	}
 	g.clearAppCookie(w)
-	v := url.Values{"client_id": {g.oauth.ClientID}}
+	v := url.Values{"client_id": {g.rp.ClientID()}}
 	if g.hosts.exact[host] || host == g.own {
 		v.Set("post_logout_redirect_uri", g.origin(host)+"/")
 	}
