@@ -25,7 +25,7 @@ const (
 	PathForwardAuthCaddy   = "/forward-auth/caddy"
 )
 
-// HeaderLocation carries, in forward-auth 401 answers, the relative URL a
+// HeaderLocation carries, in forward-auth 401 answers, the absolute URL a
 // browser should be sent to for signing in (nginx: auth_request_set it
 // and redirect to it in the 401 error_page).
 const HeaderLocation = "X-Gatehouse-Location"
@@ -102,7 +102,7 @@ func (g *Gateway) forwardAuth(w http.ResponseWriter, r *http.Request, f flavour,
 					empty(w, http.StatusServiceUnavailable)
 					return
 				case authNone:
-					g.faSignIn(w, r, f, path, rawQuery, policy.NeedLogin)
+					g.faSignIn(w, r, f, hostport, path, rawQuery, policy.NeedLogin)
 					return
 				}
 			}
@@ -124,7 +124,7 @@ func (g *Gateway) forwardAuth(w http.ResponseWriter, r *http.Request, f flavour,
 		// header map: one map entry fewer to fill, clone and sort.
 		w.WriteHeader(http.StatusOK)
 	case policy.NeedLogin, policy.Reauthenticate:
-		g.faSignIn(w, r, f, path, rawQuery, out.Effect)
+		g.faSignIn(w, r, f, hostport, path, rawQuery, out.Effect)
 	default:
 		empty(w, http.StatusForbidden)
 	}
@@ -156,9 +156,13 @@ func refused(h http.Header, seen found, f flavour, passRewrite bool) bool {
 	return false
 }
 
-// faSignIn answers a forward-auth request whose user must sign in.
-func (g *Gateway) faSignIn(w http.ResponseWriter, r *http.Request, f flavour, path, rawQuery string, e policy.Effect) {
-	start := g.startURL(path, rawQuery)
+// faSignIn answers a forward-auth request whose user must sign in. The
+// sign-in start is an absolute URL on the original request's origin: a
+// proxy that resolves a relative Location against the forward-auth
+// address (Traefik, unless preserveLocationHeader) would otherwise send
+// the browser to Gatehouse's internal address.
+func (g *Gateway) faSignIn(w http.ResponseWriter, r *http.Request, f flavour, hostport, path, rawQuery string, e policy.Effect) {
+	start := g.faOrigin(r, f, hostport) + g.startURL(path, rawQuery)
 	if f != nginx && wantsHTML(r) {
 		redirect(w, start)
 		return
@@ -169,6 +173,53 @@ func (g *Gateway) faSignIn(w http.ResponseWriter, r *http.Request, f flavour, pa
 		return
 	}
 	challenge(w, `Bearer realm="gatehouse"`)
+}
+
+// faOrigin is the origin of the original request a forward-auth
+// question is about: the scheme the proxy names (nginx: X-Original-URL's;
+// Traefik, Caddy: X-Forwarded-Proto), else Gatehouse's own, and the host
+// (with port) the browser asked for. Only trusted proxies ask, so their
+// headers are believed; hostport has passed hostKey, and is used only
+// when it is a plain host[:port].
+func (g *Gateway) faOrigin(r *http.Request, f flavour, hostport string) string {
+	scheme := ""
+	if f == nginx {
+		if u := first(r.Header["X-Original-Url"]); u != "" {
+			scheme, _, _ = strings.Cut(u, "://")
+		}
+	}
+	if scheme == "" {
+		scheme = first(r.Header["X-Forwarded-Proto"])
+	}
+	switch strings.ToLower(scheme) {
+	case "https":
+		scheme = "https"
+	case "http":
+		scheme = "http"
+	default:
+		scheme = g.scheme
+	}
+	if !plainHostPort(hostport) {
+		host, _ := g.hostKey(hostport)
+		return g.origin(host)
+	}
+	return scheme + "://" + hostport
+}
+
+// plainHostPort reports whether s is made only of the characters of a
+// host name or IP literal and a port: nothing that could end the
+// authority of a URL built from it.
+func plainHostPort(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == ':' || c == '[' || c == ']') {
+			return false
+		}
+	}
+	return true
 }
 
 // original returns the method, host and request URI of the request a

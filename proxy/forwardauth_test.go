@@ -71,10 +71,10 @@ func TestForwardAuth(t *testing.T) {
 					status: http.StatusForbidden},
 				{name: "anonymous API client", method: "GET", host: "fa.test", uri: "/staff/x",
 					hdr: hdr("Accept", "application/json"), status: http.StatusUnauthorized,
-					location: "/.gatehouse/start?rd=%2Fstaff%2Fx"},
+					location: "https://fa.test/.gatehouse/start?rd=%2Fstaff%2Fx"},
 				{name: "anonymous browser", method: "GET", host: "fa.test", uri: "/staff/x?y=1", hdr: browser,
 					status:   map[flavour]int{nginx: http.StatusUnauthorized, traefik: http.StatusFound, caddy: http.StatusFound}[f],
-					location: "/.gatehouse/start?rd=%2Fstaff%2Fx%3Fy%3D1"},
+					location: "https://fa.test/.gatehouse/start?rd=%2Fstaff%2Fx%3Fy%3D1"},
 				{name: "cookie of another host", method: "GET", host: "fa.test", uri: "/staff/x", cookie: aliceApp,
 					status: http.StatusUnauthorized},
 				{name: "spoofed identity headers are not believed", method: "GET", host: "fa.test", uri: "/staff/x",
@@ -157,6 +157,76 @@ func TestForwardAuth(t *testing.T) {
 			t.Fatalf("%d store reads for a cached session", n)
 		}
 	})
+}
+
+// traefikLocation is the Location a browser gets from Traefik's
+// forwardAuth middleware (preserveLocationHeader: false, its default)
+// when the authentication server at address answers with location:
+// Traefik reads it with net/http's Response.Location, which resolves it
+// against the URL of the request it sent, the forward-auth address, and
+// sends the result on.
+func traefikLocation(t *testing.T, address, location string) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, address, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := &http.Response{Header: http.Header{"Location": {location}}, Request: req}
+	u, err := res.Location()
+	if err != nil {
+		t.Fatalf("Traefik refuses Location %q: %v", location, err)
+	}
+	return u.String()
+}
+
+// TestForwardAuth_TraefikResolvesLocation: the sign-in redirect survives
+// Traefik's rewriting of the Location, whatever address Traefik asks
+// Gatehouse at, and takes the browser to the app's host, where the
+// sign-in starts; every proxy flavour gets the same absolute URL, built
+// from the scheme and host (with port) of the original request.
+func TestForwardAuth_TraefikResolvesLocation(t *testing.T) {
+	e := newTestEnv(t, nil)
+	for _, c := range []struct {
+		f           flavour
+		proto, host string
+		want        string
+	}{
+		{traefik, "http", "fa.test:" + e.port, "http://fa.test:" + e.port + "/.gatehouse/start?rd=%2Fstaff%2Fx%3Fy%3D1"},
+		{traefik, "https", "fa.test", "https://fa.test/.gatehouse/start?rd=%2Fstaff%2Fx%3Fy%3D1"},
+		{traefik, "", "FA.test:8443", "http://FA.test:8443/.gatehouse/start?rd=%2Fstaff%2Fx%3Fy%3D1"}, // the configured scheme
+		{caddy, "https", "fa.test:8443", "https://fa.test:8443/.gatehouse/start?rd=%2Fstaff%2Fx%3Fy%3D1"},
+		{nginx, "", "fa.test", "https://fa.test/.gatehouse/start?rd=%2Fstaff%2Fx%3Fy%3D1"},
+	} {
+		path, h := faRequest(c.f, "GET", c.host, "/staff/x?y=1", browser)
+		h.Del("X-Forwarded-Proto")
+		if c.proto != "" {
+			h.Set("X-Forwarded-Proto", c.proto)
+		}
+		for _, address := range []string{e.url("auth.test", path), "http://127.0.0.1:9091" + path, "http://gatehouse.internal" + path} {
+			r := e.do("GET", address, nil, h)
+			loc := r.header.Get("Location")
+			if c.f == nginx {
+				loc = r.header.Get(HeaderLocation)
+			}
+			if got := traefikLocation(t, address, loc); got != c.want {
+				t.Errorf("flavour %d, host %s, via %s: browser sent to %q, want %q", c.f, c.host, address, got, c.want)
+			}
+		}
+	}
+	// Followed, the resolved URL starts the sign-in on the app's host.
+	path, h := faRequest(traefik, "GET", "fa.test:"+e.port, "/staff/x", browser)
+	h.Set("X-Forwarded-Proto", "http")
+	address := "http://127.0.0.1:9091" + path
+	next := traefikLocation(t, address, e.do("GET", e.url("auth.test", path), nil, h).header.Get("Location"))
+	u := must(t, next)
+	if u.Hostname() != "fa.test" {
+		t.Fatalf("browser sent to %s", next)
+	}
+	r := e.do("GET", e.url("fa.test", u.RequestURI()), nil, browser)
+	if auth := must(t, r.header.Get("Location")); r.status != http.StatusFound || auth.Path != "/authorize" ||
+		auth.Query().Get("redirect_uri") != "http://fa.test:"+e.port+"/.gatehouse/callback" {
+		t.Fatalf("sign-in start on the app host: %d %s", r.status, r.header.Get("Location"))
+	}
 }
 
 // TestForwardAuth_UntrustedPeer: only gateway.trusted_proxies may ask;
