@@ -380,7 +380,7 @@ func TestGateway_ForwardAuthAfterSignIn(t *testing.T) {
 		t.Fatalf("forward-auth: %d %q %v", res.StatusCode, body, res.Header)
 	}
 	res, _ = ask(map[string]string{"X-Forwarded-Host": "fa.example.com", "X-Forwarded-Uri": "/wiki", "Accept": "text/html"})
-	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/.gatehouse/start?rd=%2Fwiki" {
+	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "https://fa.example.com/.gatehouse/start?rd=%2Fwiki" {
 		t.Fatalf("anonymous browser: %d %q", res.StatusCode, res.Header.Get("Location"))
 	}
 }
