@@ -42,6 +42,7 @@ func (g *Gateway) newRoute(i int, rc config.Route) (*route, error) {
 	rt := &route{
 		index: i, host: host, prefix: prefix, aud: rc.Name, bearer: rc.Bearer,
 		headers: newHeaderSet(rc.Headers), maxBody: rc.MaxBodyBytes, preserveHost: rc.PreserveHost, passRewrite: rc.PassRewriteHeaders, pool: pool,
+		origins: upstreamOrigins(pool),
 	}
 	if rt.aud == "" {
 		rt.aud = host
@@ -51,8 +52,9 @@ func (g *Gateway) newRoute(i int, rc config.Route) (*route, error) {
 		transport = &retrier{base: tr, pool: pool, now: g.now, log: g.log}
 	}
 	rt.rp = &httputil.ReverseProxy{
-		Rewrite:   g.rewrite(rt),
-		Transport: transport,
+		Rewrite:        g.rewrite(rt),
+		ModifyResponse: g.modifyResponse(rt),
+		Transport:      transport,
 		// FlushInterval 0: ReverseProxy flushes event streams and
 		// responses without Content-Length after every write by itself,
 		// and a fixed-length response is written in one go, without a

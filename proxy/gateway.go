@@ -129,6 +129,11 @@ type Gateway struct {
 	codecs       []securecookie.Codec // the app cookie
 	flowPrefix   string               // the binding cookies of sign-ins in progress
 	strip        map[string]bool
+	// ownBases are Gatehouse's cookie names without a __Host-/__Secure-
+	// prefix, and flowBase the sign-in state cookies' name prefix: upstream
+	// Set-Cookies for them are dropped.
+	ownBases []string
+	flowBase string
 
 	sessions   cache
 	bearers    cache
@@ -243,6 +248,10 @@ func New(o Options) (*Gateway, error) {
 	for _, c := range o.StripCookies {
 		g.strip[c] = true
 	}
+	for c := range g.strip {
+		g.ownBases = append(g.ownBases, stripCookiePrefix(c))
+	}
+	g.flowBase = stripCookiePrefix(g.flowPrefix)
 
 	base2 := strings.TrimSuffix(o.Issuer, "/")
 	scopes := []string{oidc.ScopeOpenID, "profile", "email", "groups"}

@@ -30,6 +30,7 @@ type route struct {
 	preserveHost bool
 	passRewrite  bool // pass_rewrite_headers
 	pool         *pool
+	origins      []upstreamOrigin // how Location and the like name the upstreams
 	rp           *httputil.ReverseProxy
 }
 
