@@ -1,5 +1,5 @@
-// Package idp is Gatehouse's identity provider: the sign-in and sign-out
-// pages (Login), and the OpenID Connect provider built on the same session
+// Package idp is Gatehouse's identity provider: the sign-out and account
+// pages (Login; signing in is idp/authn), and the OpenID Connect provider built on the same session
 // (Provider: discovery, authorize, consent, token, userinfo, end_session,
 // revocation, introspection, back-channel logout). Keys, clients and grant
 // records live in the sub-packages keys, clients and grants.
@@ -22,25 +22,10 @@ import (
 	"github.com/gatehouse-sso/gatehouse/web"
 )
 
-// Users is what the sign-in pages need of the user directory.
-type Users interface {
-	Authenticate(ctx context.Context, login, password string) (identity.User, error)
-	ByID(ctx context.Context, id string) (identity.User, error)
-}
-
-// Limits on what a sign-in form may carry.
-const (
-	maxLoginLen    = 256
-	maxPasswordLen = 1024
-)
-
-// genericLoginError is shown for every failed sign-in, so the page never
-// tells whether an account exists, is disabled or has another password.
-const genericLoginError = "Incorrect username or password."
-
-// Login serves the sign-in, sign-out and landing pages.
+// Login serves the sign-out and landing pages (the sign-in pages are
+// idp/authn's dispatcher).
 type Login struct {
-	Users     Users
+	Users     UserLookup
 	Sessions  *session.Manager
 	CSRF      *csrf.Protector
 	Redirects *redirect.Validator
@@ -57,8 +42,6 @@ type Login struct {
 
 // Mount registers the pages on mux.
 func (l *Login) Mount(mux *http.ServeMux) {
-	mux.HandleFunc("GET /login", l.showLogin)
-	mux.HandleFunc("POST /login", l.submitLogin)
 	mux.HandleFunc("GET /logout", l.showLogout)
 	mux.HandleFunc("POST /logout", l.submitLogout)
 	mux.HandleFunc("GET /{$}", l.home)
@@ -112,78 +95,10 @@ func (l *Login) unavailable(w http.ResponseWriter, r *http.Request, what string,
 	l.Pages.Error(w, http.StatusServiceUnavailable, "Sign-in is temporarily unavailable. Please try again in a moment.")
 }
 
-func (l *Login) showLogin(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	rd := l.returnTo(ctx, r.URL.Query().Get("rd"))
-	_, _, ok, err := l.current(ctx, r)
-	if err != nil {
-		l.unavailable(w, r, "load session", err)
-		return
-	}
-	// force=1 asks for the password again even with a session (OIDC
-	// prompt=login and max_age send users here that way).
-	if ok && r.URL.Query().Get("force") != "1" {
-		http.Redirect(w, r, rd, http.StatusSeeOther)
-		return
-	}
-	// login_hint comes from an OIDC authorization request: prefill it.
-	hint := strings.TrimSpace(r.URL.Query().Get("login_hint"))
-	if len(hint) > maxLoginLen {
-		hint = ""
-	}
-	l.Pages.Render(w, http.StatusOK, &web.LoginPage{
-		Frame:  web.Frame{Title: "Sign in", CSRF: l.CSRF.Token(w, r), FormTargets: formTargets(rd)},
-		Action: "/login", Password: true, Fields: []web.Field{{Name: "rd", Value: rd}}, Login: hint,
-	})
-}
-
-// parseForm reads a form posted by one of the sign-in pages; it writes
-// the error page and returns false when it is not acceptable.
+// parseForm reads a form posted by one of these pages; it writes the
+// error page and returns false when it is not acceptable.
 func (l *Login) parseForm(w http.ResponseWriter, r *http.Request) bool {
 	return form.Reader{Pages: l.Pages, CSRF: l.CSRF, Log: l.Log, MaxBytes: l.MaxBodyBytes}.Read(w, r)
-}
-
-func (l *Login) submitLogin(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	if !l.parseForm(w, r) {
-		return
-	}
-	rd := l.returnTo(ctx, r.PostFormValue("rd"))
-	login := strings.TrimSpace(r.PostFormValue("username"))
-	password := r.PostFormValue("password")
-	fail := func(status int) {
-		l.Pages.Render(w, status, &web.LoginPage{
-			Frame:  web.Frame{Title: "Sign in", CSRF: l.CSRF.Token(w, r), FormTargets: formTargets(rd)},
-			Action: "/login", Password: true, Fields: []web.Field{{Name: "rd", Value: rd}}, Login: login, Error: genericLoginError,
-		})
-	}
-	if login == "" || password == "" || len(login) > maxLoginLen || len(password) > maxPasswordLen {
-		l.Log.InfoContext(ctx, "login failed", "reason", "missing or oversized field")
-		fail(http.StatusUnauthorized)
-		return
-	}
-	u, err := l.Users.Authenticate(ctx, login, password)
-	switch {
-	case errors.Is(err, identity.ErrInvalidCredentials):
-		l.Log.InfoContext(ctx, "login failed", "reason", "invalid credentials")
-		fail(http.StatusUnauthorized)
-		return
-	case errors.Is(err, identity.ErrDisabled):
-		l.Log.InfoContext(ctx, "login failed", "reason", "user disabled", "user_id", u.ID)
-		fail(http.StatusUnauthorized)
-		return
-	case ctx.Err() != nil:
-		return // the client went away while waiting for a hashing slot
-	case err != nil:
-		l.unavailable(w, r, "authenticate", err)
-		return
-	}
-	if _, err := l.Sessions.Start(ctx, w, r, u.ID, []string{"pwd"}); err != nil {
-		l.unavailable(w, r, "start session", err)
-		return
-	}
-	l.Log.InfoContext(ctx, "login succeeded", "user_id", u.ID, "amr", "pwd")
-	http.Redirect(w, r, rd, http.StatusSeeOther)
 }
 
 func (l *Login) showLogout(w http.ResponseWriter, r *http.Request) {

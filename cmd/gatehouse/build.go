@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-sso/gatehouse/csrf"
 	"github.com/gatehouse-sso/gatehouse/identity"
 	"github.com/gatehouse-sso/gatehouse/idp"
+	"github.com/gatehouse-sso/gatehouse/idp/authn"
 	"github.com/gatehouse-sso/gatehouse/idp/clients"
 	"github.com/gatehouse-sso/gatehouse/idp/grants"
 	"github.com/gatehouse-sso/gatehouse/idp/keys"
@@ -380,6 +381,15 @@ func newApp(ctx context.Context, cfg config.Config, st store.Store, log *slog.Lo
 		guard := proxy.NewGuard(demoUpstream, login, "/login", log)
 		handlers = append(handlers, mountFunc(func(mux *http.ServeMux) { mux.Handle("/demo/", guard) }))
 	}
+	signIn, err := authn.New(authn.Options{
+		Methods: signInMethods(idn.users), Users: idn.users, Sessions: idn.sessions, Store: st, CSRF: idn.csrf,
+		Redirects: redirects, Pages: pages, Log: log, MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		PublicURL: cfg.Server.PublicURL, Home: login.Home, Secure: isHTTPS(cfg.Server.PublicURL),
+	})
+	if err != nil {
+		return nil, err
+	}
+	handlers = append(handlers, signIn)
 	for _, h := range handlers {
 		h.Mount(mux)
 	}
