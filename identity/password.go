@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -62,11 +64,36 @@ func (p Params) Validate() error {
 	return nil
 }
 
+// ErrBusy is returned, wrapped, when a hash is asked for while every
+// hashing slot is taken and the waiting room is full: the caller should
+// answer "try again later" (503) rather than queue without bound.
+var ErrBusy = errors.New("identity: too many password checks waiting")
+
+// WaitingPerSlot is how many callers may wait for each hashing slot before
+// further ones get [ErrBusy]: with max_concurrent 4, 256 sign-ins wait and
+// the 257th is refused at once. A waiting caller costs a parked goroutine
+// and its request (tens of KiB), not hashing memory.
+const WaitingPerSlot = 64
+
+// collectAboveKiB is the memory cost from which the hashing memory is
+// handed back to the Go heap as soon as a hash is done (see compute).
+const collectAboveKiB = 4 * 1024
+
 // Hasher hashes and verifies passwords with argon2id, computing at most a
-// fixed number of hashes at once. It is safe for concurrent use.
+// fixed number of hashes at once, with a bounded number of callers waiting
+// for a slot. It is safe for concurrent use.
+//
+// Memory: argon2 allocates its whole memory cost for each hash, and
+// x/crypto/argon2 cannot reuse a buffer. Left to the garbage collector's
+// pacing, finished hashes' buffers would pile up until the heap doubles
+// (with 4 slots of 46 MiB, about 400 MiB before a collection). So after a
+// hash of at least 4 MiB, the Hasher runs a collection before it frees the
+// slot: the Go heap then holds at most maxConcurrent hashing buffers, and
+// the next hash reuses the memory of the last one.
 type Hasher struct {
-	params Params
-	sem    chan struct{}
+	params  Params
+	sem     chan struct{}
+	waiting chan struct{}
 
 	// Test hooks, nil in production: called around every argon2
 	// computation, while its concurrency slot is held.
@@ -75,14 +102,19 @@ type Hasher struct {
 }
 
 // NewHasher returns a Hasher that makes new hashes with p and computes at
-// most maxConcurrent hashes at once; further callers wait for a slot until
-// their context is done. A maxConcurrent below 1 is treated as 1. Invalid
-// params are reported by [Hasher.Hash]; see [Params.Validate].
+// most maxConcurrent hashes at once; up to [WaitingPerSlot] × maxConcurrent
+// further callers wait for a slot until their context is done, and beyond
+// that callers get [ErrBusy] at once. A maxConcurrent below 1 is treated as
+// 1. Invalid params are reported by [Hasher.Hash]; see [Params.Validate].
 func NewHasher(p Params, maxConcurrent int) *Hasher {
 	if maxConcurrent < 1 {
 		maxConcurrent = 1
 	}
-	return &Hasher{params: p, sem: make(chan struct{}, maxConcurrent)}
+	return &Hasher{
+		params:  p,
+		sem:     make(chan struct{}, maxConcurrent),
+		waiting: make(chan struct{}, WaitingPerSlot*maxConcurrent),
+	}
 }
 
 // Params returns the parameters new hashes are made with.
@@ -141,13 +173,8 @@ func (h *Hasher) NeedsRehash(encoded string) bool {
 
 // compute runs argon2id once a concurrency slot is free.
 func (h *Hasher) compute(ctx context.Context, p Params, password, salt []byte, keyLen uint32) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("waiting for a hashing slot: %w", err)
-	}
-	select {
-	case h.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("waiting for a hashing slot: %w", ctx.Err())
+	if err := h.acquire(ctx); err != nil {
+		return nil, err
 	}
 	defer func() { <-h.sem }()
 	if h.beforeCompute != nil {
@@ -156,7 +183,41 @@ func (h *Hasher) compute(ctx context.Context, p Params, password, salt []byte, k
 	if h.afterCompute != nil {
 		defer h.afterCompute()
 	}
-	return argon2.IDKey(password, salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLen), nil
+	key := argon2.IDKey(password, salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLen)
+	if p.MemoryKiB >= collectAboveKiB {
+		// The buffer argon2 allocated is garbage now; collect it before
+		// the slot is freed, so the next hash reuses its memory instead
+		// of the heap growing by one buffer per hash until the pacer
+		// collects. The buffers hold no pointers, so the collection
+		// costs what marking the rest of the heap costs.
+		runtime.GC()
+	}
+	return key, nil
+}
+
+// acquire takes a hashing slot, waiting for one (in the bounded waiting
+// room) until ctx is done.
+func (h *Hasher) acquire(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("waiting for a hashing slot: %w", err)
+	}
+	select {
+	case h.sem <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case h.waiting <- struct{}{}:
+	default:
+		return fmt.Errorf("waiting for a hashing slot: %w (%d waiting for %d slots)", ErrBusy, cap(h.waiting), cap(h.sem))
+	}
+	defer func() { <-h.waiting }()
+	select {
+	case h.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for a hashing slot: %w", ctx.Err())
+	}
 }
 
 // ParseHash returns the parameters of an argon2id PHC string, checking its
