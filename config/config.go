@@ -3,7 +3,9 @@
 // GATEHOUSE_* environment overrides and *_file secrets, and validation that
 // lists every problem with its field path.
 //
-// It must not import other Gatehouse packages.
+// It imports no other Gatehouse package but two whose parsers it
+// shares instead of copying them: policy (rule syntax, through
+// CompilePolicy) and identity (password hashes).
 package config
 
 import (
@@ -381,6 +383,10 @@ func (c Config) RuleScopes() []string {
 	}
 	return out
 }
+
+// GatewayClientID is the client id of the gateway's internal OIDC client,
+// which no configured client may use.
+const GatewayClientID = "gatehouse-gateway"
 
 // Gateway configures the reverse proxy, its policy and forward-auth.
 type Gateway struct {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/gatehouse-sso/gatehouse/identity"
 )
 
 // Limits enforced by Validate.
@@ -334,8 +336,12 @@ func (v *validator) users(users []User) {
 			}
 		}
 
-		if u.PasswordHash != "" && !strings.HasPrefix(u.PasswordHash.Value(), "$argon2id$") {
-			v.add(p+".password_hash", "must be an argon2id hash starting with $argon2id$ (make one with: gatehouse hash-password)")
+		if h := u.PasswordHash.Value(); h != "" {
+			if !strings.HasPrefix(h, "$argon2id$") {
+				v.add(p+".password_hash", "must be an argon2id hash starting with $argon2id$ (make one with: gatehouse hash-password)")
+			} else if _, err := identity.ParseHash(h); err != nil {
+				v.add(p+".password_hash", "%v (make one with: gatehouse hash-password)", err)
+			}
 		}
 
 		v.list(p+".groups", u.Groups, groupNames)

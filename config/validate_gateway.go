@@ -5,6 +5,7 @@ import (
 	"net/mail"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -129,6 +130,29 @@ func (v *validator) gateway(c Config, publicURL *url.URL) {
 
 	v.routes(c, publicURL)
 	v.rules(g.Rules)
+	v.assertionKey(c)
+}
+
+// assertionKey checks that oidc.keys.algorithms has the ES256 key the
+// signed assertion needs, when a route's or forward-auth's identity
+// headers ask for it (headers.assertion, on by default). Forward-auth
+// sends headers only when it has rules to decide by.
+func (v *validator) assertionKey(c Config) {
+	if slices.Contains(c.OIDC.Keys.Algorithms, "ES256") {
+		return
+	}
+	var wants []string
+	for i, r := range c.Gateway.Routes {
+		if r.Headers.Assertion {
+			wants = append(wants, indexPath("gateway.routes", i)+".headers.assertion")
+		}
+	}
+	if fa := c.Gateway.ForwardAuth; fa.Enabled && fa.Headers.Assertion && len(c.Gateway.Rules) > 0 {
+		wants = append(wants, "gateway.forward_auth.headers.assertion")
+	}
+	if len(wants) > 0 {
+		v.add("oidc.keys.algorithms", "has no ES256, but the signed assertion is signed with ES256 and %s asks for it (on by default): add ES256 here, or set headers.assertion: false there", strings.Join(wants, ", "))
+	}
 }
 
 // trustedProxies checks gateway.trusted_proxies: CIDR prefixes without

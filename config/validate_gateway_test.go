@@ -92,6 +92,13 @@ func TestValidateGatewayAccepts(t *testing.T) {
 		name   string
 		mutate func(*Config)
 	}{
+		{"RS256 only when no assertion is asked for", func(c *Config) {
+			c.OIDC.Keys.Algorithms = []string{"RS256"}
+			for i := range c.Gateway.Routes {
+				c.Gateway.Routes[i].Headers.Assertion = false
+			}
+			c.Gateway.ForwardAuth.Headers.Assertion = false
+		}},
 		// server.tls.acme
 		{"acme with defaults and tls-alpn-01 only", func(c *Config) {
 			c.Server.HTTPListen = ""
@@ -189,6 +196,13 @@ func TestValidateGatewayRejects(t *testing.T) {
 		mutate func(*Config)
 		want   string // prefix of one line of the error: the exact path and the message
 	}{
+		{"route assertion without ES256", func(c *Config) { c.OIDC.Keys.Algorithms = []string{"RS256"} }, "oidc.keys.algorithms: has no ES256, but the signed assertion is signed with ES256 and gateway.routes[0].headers.assertion"},
+		{"forward-auth assertion without ES256", func(c *Config) {
+			c.OIDC.Keys.Algorithms = []string{"RS256"}
+			for i := range c.Gateway.Routes {
+				c.Gateway.Routes[i].Headers.Assertion = false
+			}
+		}, "oidc.keys.algorithms: has no ES256, but the signed assertion is signed with ES256 and gateway.forward_auth.headers.assertion"},
 		// server.tls.acme
 		{"acme email", func(c *Config) { c.Server.TLS.ACME.Email = "not an address" }, "server.tls.acme.email: must be a plain email address"},
 		{"acme email with name", func(c *Config) { c.Server.TLS.ACME.Email = "Admin <admin@example.com>" }, "server.tls.acme.email: must be a plain email address"},

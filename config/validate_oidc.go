@@ -285,6 +285,8 @@ func (v *validator) clients(o OIDC, customScopes map[string]bool) {
 			v.add(p+".client_id", "must be at most %d bytes", maxClientIDLength)
 		case dup:
 			v.add(p+".client_id", "duplicate of %s", o.ClientPath(j))
+		case c.ClientID == GatewayClientID:
+			v.add(p+".client_id", "%q is reserved for the gateway's own sign-in client; choose another id", GatewayClientID)
 		default:
 			ids[c.ClientID] = i
 		}

@@ -144,6 +144,7 @@ func TestValidateOIDCRejects(t *testing.T) {
 		mutate func(*Config)
 		want   string // prefix of one line of the error
 	}{
+		{"client id reserved for the gateway", func(c *Config) { c.OIDC.Clients[0].ClientID = GatewayClientID }, c0 + ".client_id: \"gatehouse-gateway\" is reserved"},
 		// issuer
 		{"issuer relative", func(c *Config) { c.OIDC.Issuer = "/api/auth" }, "oidc.issuer: must be an absolute https URL"},
 		{"issuer http", func(c *Config) { c.OIDC.Issuer = "http://sso.example.com/api/auth" }, "oidc.issuer: must use https"},

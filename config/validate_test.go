@@ -246,6 +246,10 @@ func TestValidateRejects(t *testing.T) {
 		{"picture relative", func(c *Config) { c.Users[1].Picture = "b.png" }, "users[1].picture: must be an absolute https URL"},
 		{"password_hash bcrypt", func(c *Config) { c.Users[1].PasswordHash = "$2b$10$abcdefghijklmnopqrstuv" }, "users[1].password_hash: must be an argon2id hash"},
 		{"password_hash plain", func(c *Config) { c.Users[1].PasswordHash = "hunter2" }, "users[1].password_hash: must be an argon2id hash"},
+		{"password_hash malformed argon2id", func(c *Config) { c.Users[1].PasswordHash = "$argon2id$v=19$m=65536,t=1$c2FsdA$a2V5" }, "users[1].password_hash: identity: malformed"},
+		{"password_hash argon2id over the memory cap", func(c *Config) {
+			c.Users[1].PasswordHash = "$argon2id$v=19$m=99999999999,t=1,p=1$tA9+z7h1eDTmUR0qDxszYQ$pVfXkH265J3LUIrR5bXf5Iy8BFs6zudJj/vlHkKfB+4"
+		}, "users[1].password_hash:"},
 		{"group empty", func(c *Config) { c.Users[0].Groups = []string{"a", ""} }, "users[0].groups[1]: must not be empty"},
 		{"group comma", func(c *Config) { c.Users[0].Groups = []string{"a,b"} }, "users[0].groups[0]: must not contain a comma"},
 		{"group duplicate", func(c *Config) { c.Users[0].Groups = []string{"a", "b", "a"} }, "users[0].groups[2]: duplicate of users[0].groups[0]"},

@@ -29,7 +29,7 @@ import (
 
 // ClientID is the client id of the gateway's internal OIDC client, which
 // cmd registers with the IdP (see [ClientRedirectURLs]).
-const ClientID = "gatehouse-gateway"
+const ClientID = config.GatewayClientID
 
 // Keys signs assertions and verifies access tokens; *keys.Manager
 // implements it.

@@ -221,13 +221,6 @@ func buildIdP(ctx context.Context, cfg config.Config, st store.Store, log *slog.
 		})
 		longest = max(longest, c.AccessTokenTTL.D(), c.IDTokenTTL.D())
 	}
-	for _, e := range extra {
-		for i, c := range o.Clients {
-			if c.ClientID == e.ID {
-				return idpParts{}, lifecycle{}, fmt.Errorf("%s: client id %q is reserved for the gateway's internal client", o.ClientPath(i), e.ID)
-			}
-		}
-	}
 	specs = append(specs, extra...)
 	registry, err := clients.New(specs)
 	if err != nil {
@@ -243,7 +236,11 @@ func buildIdP(ctx context.Context, cfg config.Config, st store.Store, log *slog.
 		Logger: log,
 	})
 	if err != nil {
-		return idpParts{}, lifecycle{}, fmt.Errorf("oidc signing keys: %w", err)
+		what := "oidc signing keys"
+		if len(o.Keys.Files) > 0 {
+			what = "oidc.keys.files"
+		}
+		return idpParts{}, lifecycle{}, fmt.Errorf("%s: %w", what, err)
 	}
 	scopes := make([]idp.Scope, 0, len(o.Scopes))
 	for _, s := range o.Scopes {
@@ -429,13 +426,13 @@ func tlsConfig(c config.TLS, now time.Time) (*tls.Config, error) {
 	case config.TLSFiles:
 		cert, err := server.LoadFiles(c.CertFile, c.KeyFile)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("server.tls.cert_file, server.tls.key_file: %w", err)
 		}
 		return server.TLSConfig(cert), nil
 	case config.TLSSelfSigned:
 		cert, err := server.SelfSigned(c.SelfSignedHosts, now)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("server.tls.self_signed_hosts: %w", err)
 		}
 		return server.TLSConfig(cert), nil
 	default:

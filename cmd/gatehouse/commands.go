@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"log/slog"
 	"strings"
+	"time"
 
 	"golang.org/x/term"
 
 	"github.com/gatehouse-sso/gatehouse/config"
 	"github.com/gatehouse-sso/gatehouse/identity"
+	"github.com/gatehouse-sso/gatehouse/store/memory"
 )
 
 // defaultConfigFile is looked for in the working directory when neither
@@ -37,46 +40,62 @@ func findConfig(flagValue string, getenv func(string) string) (path string, foun
 }
 
 // loadConfig loads and validates; every problem is printed on its own line
-// to stderr.
+// to stderr. config.Validate is the one gate every command passes a
+// configuration through.
 func loadConfig(path string, getenv func(string) string, stderr io.Writer) (config.Config, error) {
 	cfg, err := config.Load(path, getenv)
 	if err == nil {
-		err = validate(cfg)
+		err = cfg.Validate()
 	}
 	if err != nil {
-		name := path
-		if name == "" {
-			name = "defaults and environment"
-		}
-		fmt.Fprintf(stderr, "gatehouse: invalid configuration (%s):\n", name)
-		for _, line := range strings.Split(err.Error(), "\n") {
-			if line != "" {
-				fmt.Fprintf(stderr, "  %s\n", line)
-			}
-		}
+		printProblems(stderr, "invalid configuration", path, err)
 		return config.Config{}, exitError{}
 	}
 	return cfg, nil
 }
 
-// validate runs the config's own checks plus those that need another
-// package (a full parse of every password hash).
-func validate(cfg config.Config) error {
-	var errs []error
-	if err := cfg.Validate(); err != nil {
-		errs = append(errs, err)
+// printProblems prints err's lines under a heading naming the
+// configuration's source.
+func printProblems(w io.Writer, what, path string, err error) {
+	name := path
+	if name == "" {
+		name = "defaults and environment"
 	}
-	for i, u := range cfg.Users {
-		if h := u.PasswordHash.Value(); h != "" && strings.HasPrefix(h, "$argon2id$") {
-			if _, err := identity.ParseHash(h); err != nil {
-				errs = append(errs, fmt.Errorf("users[%d].password_hash: %w", i, err))
-			}
+	fmt.Fprintf(w, "gatehouse: %s (%s):\n", what, name)
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if line != "" {
+			fmt.Fprintf(w, "  %s\n", line)
 		}
 	}
-	return errors.Join(errs...)
 }
 
-func validateCmd(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// trialBuild builds every component serve builds from cfg, on an
+// in-memory store and without listening, and closes them again: what
+// serve would refuse at startup beyond config.Validate (a TLS certificate,
+// signing key or CA file that does not load), validate refuses too. It
+// reads the files the configuration names, generates throwaway signing
+// keys and writes nothing.
+func trialBuild(ctx context.Context, cfg config.Config) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	log := slog.New(slog.DiscardHandler)
+	st := memory.New()
+	defer st.Close()
+	if cfg.Server.TLS.Mode == config.TLSACME {
+		if _, err := newACME(ctx, cfg, st, log); err != nil {
+			return fmt.Errorf("server.tls.acme: %w", err)
+		}
+	} else if _, err := tlsConfig(cfg.Server.TLS, time.Now()); err != nil {
+		return err
+	}
+	a, err := newApp(ctx, cfg, st, log, nil)
+	if err != nil {
+		return err
+	}
+	return a.close(ctx)
+}
+
+func validateCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgFlag := fs.String("config", "", "configuration file")
@@ -88,8 +107,13 @@ func validateCmd(args []string, getenv func(string) string, stdout, stderr io.Wr
 		fmt.Fprintln(stderr, "gatehouse validate: no configuration file: pass --config FILE, set GATEHOUSE_CONFIG or create ./gatehouse.yaml")
 		return exitError{}
 	}
-	if _, err := loadConfig(path, getenv, stderr); err != nil {
+	cfg, err := loadConfig(path, getenv, stderr)
+	if err != nil {
 		return err
+	}
+	if err := trialBuild(ctx, cfg); err != nil {
+		printProblems(stderr, "configuration refused at startup", path, err)
+		return exitError{}
 	}
 	fmt.Fprintf(stdout, "%s: configuration is valid\n", path)
 	return nil

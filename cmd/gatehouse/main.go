@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "serve":
 		return serveCmd(ctx, args, getenv, stdout, stderr)
 	case "validate":
-		return validateCmd(args, getenv, stdout, stderr)
+		return validateCmd(ctx, args, getenv, stdout, stderr)
 	case "hash-password":
 		return hashPasswordCmd(ctx, args, getenv, stdin, stdout, stderr)
 	case "policy":
