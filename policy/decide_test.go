@@ -347,3 +347,41 @@ func TestNormalizeHost(t *testing.T) {
 		}
 	}
 }
+
+// TestPathRegex_TrailingSlash: a path_regex is anchored to the whole
+// normalised path, whose trailing "/" is kept, so "/admin" and "/admin/"
+// are different paths to a regex.
+func TestPathRegex_TrailingSlash(t *testing.T) {
+	tests := []struct {
+		re    string
+		path  string
+		match bool
+	}{
+		{"/admin", "/admin", true},
+		{"/admin", "/admin/", false},
+		{"/admin/", "/admin", false},
+		{"/admin/", "/admin/", true},
+		{"/admin/?", "/admin", true},
+		{"/admin/?", "/admin/", true},
+		{"/admin/?", "/admin/x", false},
+		{"/admin(/.*)?", "/admin", true},
+		{"/admin(/.*)?", "/admin/", true},
+		{"/admin(/.*)?", "/admin/x/", true},
+		{"/admin(/.*)?", "/administrator", false},
+		{"/admin(/.*)?", "/admin;x", true},   // matrix parameters are removed first
+		{"/admin(/.*)?", "/admin/.", true},   // normalised to "/admin/"
+		{"/admin", "//admin//", false},       // normalised to "/admin/"
+		{"/files/[^/]+", "/files/a/", false}, // the slash stays
+	}
+	for _, tt := range tests {
+		p := mustCompile(t, []Rule{{PathRegex: tt.re, Decision: DecisionPublic}})
+		norm, err := NormalizePath(tt.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := p.Decide(Request{Host: "a.test", Path: norm, Method: "GET"}, nil, time.Now())
+		if got := out.Effect == Allow; got != tt.match {
+			t.Errorf("regex %q on %q (normalised %q): match %t, want %t", tt.re, tt.path, norm, got, tt.match)
+		}
+	}
+}

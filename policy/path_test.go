@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 func TestNormalizePath(t *testing.T) {
@@ -169,7 +172,39 @@ func TestTraversalTricks(t *testing.T) {
 		{"/admin/./", deny, ""},
 		{"/admin/x/..", deny, ""},
 		{"/public/../admin/../admin", deny, ""},
-		{"/admin%20", public, "a different segment (\"admin \")"},
+		{"/admin%20", reject, "a trailing space, which Windows servers drop"},
+		{"/admin%20/x", reject, "a trailing space"},
+		{"/admin%20%20", reject, "trailing spaces"},
+		{"/admin./x", reject, "a trailing dot, which IIS and Windows drop"},
+		{"/admin.", reject, "a trailing dot"},
+		{"/admin...", reject, "trailing dots"},
+		{"/admin%2E/x", reject, "an encoded trailing dot"},
+		{"/admin.%20/x", reject, "dot then space"},
+		{"/admin%20./x", reject, "space then dot"},
+		{"/admin.;x/y", reject, "a trailing dot before matrix parameters"},
+		{"/admin..%2f", reject, "encoded slash"},
+		{"/admin%C2%A0/x", reject, "no-break space: NFKC makes it a space"},
+		{"/admin%E3%80%80", reject, "ideographic space"},
+		{"/admin%EF%BC%8Fx", reject, "full-width slash U+FF0F"},
+		{"/public/..%EF%BC%8Fadmin", reject, "full-width slash after dots"},
+		{"/public/%EF%BC%8E%EF%BC%8E/admin", reject, "full-width dots U+FF0E"},
+		{"/public/%E2%80%A5/admin", reject, "two dot leader U+2025: NFKC \"..\""},
+		{"/public/%E2%80%A4%E2%80%A4/admin", reject, "one dot leader U+2024"},
+		{"/public/%EF%B9%92%EF%B9%92/admin", reject, "small full stop U+FE52"},
+		{"/public/..%E2%88%95admin", reject, "division slash U+2215"},
+		{"/public/..%E2%81%84admin", reject, "fraction slash U+2044"},
+		{"/public/..%E2%A7%B8admin", reject, "big solidus U+29F8"},
+		{"/public/..%E2%95%B1admin", reject, "box drawing diagonal U+2571"},
+		{"/public/..%E2%88%96admin", reject, "set minus U+2216, a look-alike backslash"},
+		{"/public/..%EF%BC%BCadmin", reject, "full-width backslash U+FF3C"},
+		{"/public/..%EF%B9%A8admin", reject, "small reverse solidus U+FE68"},
+		{"/%EF%BD%81dmin", reject, "full-width a U+FF41"},
+		{"/%F0%9D%90%9Admin", reject, "mathematical bold a U+1D41A"},
+		{"/admin%E2%84%AA", reject, "Kelvin sign U+212A: NFKC K"},
+		{"/%C3%A1dmin", public, "an accented letter is another letter"},
+		{"/caf%C3%A9/admin", public, "ordinary non-ASCII text"},
+		{"/%C3%EF%BC%8Fadmin", reject, "a look-alike after an invalid byte"},
+		{"/.admin", public, "a leading dot is part of the name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.target, func(t *testing.T) {
@@ -254,6 +289,8 @@ func FuzzNormalizePath(f *testing.F) {
 	for _, s := range []string{
 		"/", "/a/b", "//a/./b/../c/", "/%2e%2e/%2E", "/a%2fb", "/a;x/..;y/b", "/%C0%AE",
 		"/%252e", "/caf\xc3\xa9", "/a?b#c", `/a\b`, "/;x", "/a/;x", "/%25%32%65", "/..;/..;/a",
+		"/admin./x", "/admin%20/x", "/admin.;x", "/%EF%BC%8Fadmin", "/a%E2%88%95b", "/%C2%A0", "/x\xef\xbc\x8e",
+		"/%C3%EF%BC%8F", "/\xf0\x9d\x90\x9a",
 	} {
 		f.Add(s)
 	}
@@ -305,9 +342,25 @@ func FuzzNormalizePath(f *testing.F) {
 			t.Fatalf("result %q does not decode: %v", got, err)
 		}
 		for seg := range strings.SplitSeq(dec, "/") {
-			if name, _, _ := strings.Cut(seg, ";"); name == "." || name == ".." {
+			name, _, _ := strings.Cut(seg, ";")
+			if name == "." || name == ".." {
 				t.Fatalf("result %q decodes to %q with a dot segment", got, dec)
 			}
+			// Nothing a Windows server would read as another name.
+			if strings.HasSuffix(name, ".") || strings.HasSuffix(name, " ") {
+				t.Fatalf("result %q decodes to %q with a segment ending in a dot or space", got, dec)
+			}
+		}
+		// Nothing an NFKC-normalising server would read as ASCII: the
+		// decoded path is its own NFKC form as far as ASCII goes.
+		for _, r := range dec {
+			if r >= 0x80 && r != utf8.RuneError && nfkcASCII(r) {
+				t.Fatalf("result %q decodes to %q with %U, which NFKC makes %q", got, dec, r, norm.NFKC.String(string(r)))
+			}
+		}
+		if nf := norm.NFKC.String(dec); strings.Count(nf, "/") != strings.Count(dec, "/") ||
+			strings.Count(nf, ".") > strings.Count(dec, ".") || strings.Count(nf, `\`) != 0 {
+			t.Fatalf("result %q decodes to %q, which NFKC makes %q", got, dec, nf)
 		}
 	})
 }

@@ -48,8 +48,12 @@ type Rule struct {
 	// PathRegex is an RE2 regular expression matched against the whole
 	// normalised path (it is anchored: "^(?:" + PathRegex + ")$"), with
 	// matrix parameters (";..." in a segment) removed. The path is still
-	// percent-encoded in the canonical way NormalizePath produces. At most
-	// one of PathPrefix and PathRegex may be set.
+	// percent-encoded in the canonical way NormalizePath produces. A
+	// trailing "/" is part of the path and is kept by normalisation
+	// ("/admin/" and "/admin/." stay "/admin/"), so "/admin" does not
+	// match "/admin/": write "/admin/?" for both, or "/admin(/.*)?" for
+	// the path and everything beneath it. At most one of PathPrefix and
+	// PathRegex may be set.
 	PathRegex string
 	// Methods the rule applies to, compared case-insensitively. Empty
 	// matches any method.

@@ -265,3 +265,36 @@ type identifyAs struct{ u identity.User }
 func (i identifyAs) Identify(context.Context, *http.Request) (identity.User, bool, error) {
 	return i.u, true, nil
 }
+
+// TestGateway_AmbiguousPaths: paths that some upstreams read as another
+// path (trailing dots and spaces, look-alike slashes) get 400 from the
+// proxy and from forward-auth, and never reach the upstream.
+func TestGateway_AmbiguousPaths(t *testing.T) {
+	e := newTestEnv(t, nil)
+	cookie := e.signIn(alice, "app.test")
+	faCookie := e.signIn(alice, "fa.test")
+	for _, p := range []string{
+		"/admin./x", "/admin%20/x", "/admin.", "/admin%2E%20", "/admin.;x/y", "/admin%C2%A0/x",
+		"/admin%EF%BC%8Fx", "/public/..%E2%88%95admin", "/public/..%E2%81%84admin", "/%EF%BD%81dmin",
+	} {
+		t.Run(p, func(t *testing.T) {
+			before := e.up.hits.Load()
+			res := e.raw(t, "GET "+p+" HTTP/1.1\r\nHost: app.test:"+e.port+"\r\nCookie: "+cookie.Name+"="+cookie.Value+"\r\n\r\n")
+			if len(res) != 1 || res[0].StatusCode != http.StatusBadRequest || e.up.hits.Load() != before {
+				t.Fatalf("proxy: %d responses, upstream hit %d times", len(res), e.up.hits.Load()-before)
+			}
+			for _, f := range []flavour{nginx, traefik} {
+				path, h := faRequest(f, "GET", "fa.test", p, nil)
+				r := httptest.NewRequest("GET", "http://auth.test:"+e.port+path, nil)
+				r.RemoteAddr = "127.0.0.1:5000"
+				r.Header = h
+				r.AddCookie(faCookie)
+				w := httptest.NewRecorder()
+				e.gw.Dispatch(http.NotFoundHandler()).ServeHTTP(w, r)
+				if w.Code == http.StatusOK {
+					t.Errorf("forward-auth (%d) allowed %q", f, p)
+				}
+			}
+		})
+	}
+}
