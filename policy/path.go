@@ -79,8 +79,8 @@ func CheckPrefix(prefix string) error {
 //   - a double-encoded escape ("%252e": "%25" followed by two hex digits),
 //     which upstreams that decode twice would read as ".";
 //   - overlong UTF-8 encodings of ASCII ("%C0%AE" for "."), a classic way
-//     to smuggle dots and slashes past a filter.
-////   - a segment whose name (without matrix parameters) ends in a dot or a
+//     to smuggle dots and slashes past a filter;
+//   - a segment whose name (without matrix parameters) ends in a dot or a
 //     space ("/admin./x", "/admin%20/x", "/admin..;x"): Windows, IIS and
 //     servers on Windows file systems drop trailing dots and spaces and
 //     read it as "/admin". The dot segments "." and ".." are resolved, not
