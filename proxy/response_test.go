@@ -155,3 +155,32 @@ func TestUpstreamOrigins(t *testing.T) {
 		t.Fatalf("got %q\nwant %q", got, want)
 	}
 }
+
+// TestGateway_RouteHost: the plain-HTTP listener keeps Gatehouse's own
+// host and route hosts (exact and wildcard); hosts only named in rules
+// (forward-auth hosts) and unknown hosts are not kept.
+func TestGateway_RouteHost(t *testing.T) {
+	e := newTestEnv(t, func(g *config.Gateway) {
+		g.Rules = append(g.Rules, config.Rule{Hosts: []string{"rule-only.test"}, Decision: "public"})
+	})
+	cases := map[string]string{
+		"auth.test:" + e.port: "auth.test",
+		"app.test":            "app.test",
+		"APP.test:80":         "app.test",
+		"app.test.":           "app.test",
+		"a.wild.test":         "a.wild.test",
+		"b.a.wild.test:8080":  "b.a.wild.test",
+		"wild.test":           "",
+		"rule-only.test":      "",
+		"fa.test":             "",
+		"evil.test":           "",
+		"app.test@evil.test":  "",
+		"":                    "",
+	}
+	for in, want := range cases {
+		got, ok := e.gw.RouteHost(in)
+		if ok != (want != "") || got != want {
+			t.Errorf("RouteHost(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+}

@@ -245,3 +245,28 @@ func parseUpstreams(list []string, failTimeout time.Duration) (*pool, error) {
 	}
 	return p, nil
 }
+
+// RouteHost reports whether a request's Host header names Gatehouse's
+// own host or the host of a route (exact or wildcard), and returns it in
+// normal form: lower case, without port or trailing dot (an IPv6 literal
+// without brackets). The plain-HTTP listener keeps such hosts when it
+// redirects to https.
+func (g *Gateway) RouteHost(hostHeader string) (string, bool) {
+	h, ok := g.hostKey(hostHeader)
+	if !ok {
+		return "", false
+	}
+	if h == g.own || len(g.table.exact[h]) > 0 {
+		return h, true
+	}
+	for p := h; ; {
+		i := strings.IndexByte(p, '.')
+		if i < 0 {
+			return "", false
+		}
+		p = p[i+1:]
+		if len(g.table.wild[p]) > 0 {
+			return h, true
+		}
+	}
+}

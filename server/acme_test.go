@@ -345,7 +345,7 @@ func TestACME_Pebble(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fallback := RedirectToHTTPS(&url.URL{Scheme: "https", Host: host})
+			fallback := RedirectToHTTPS(&url.URL{Scheme: "https", Host: host}, nil)
 			httpAddr := acmeServe(t, ctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort)), m.HTTPHandler(fallback), nil)
 			tlsAddr := acmeServe(t, ctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(tlsPort)), app, m.TLSConfig())
 			if err := m.Manage(ctx); err != nil {

@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -177,19 +176,6 @@ func Serve(ctx context.Context, h http.Handler, o Options, log *slog.Logger) err
 		return fmt.Errorf("serve %s: %w", o.Addr, err)
 	}
 	return nil
-}
-
-// RedirectToHTTPS answers every request with a permanent redirect to the
-// same path on publicURL's origin, except /healthz.
-func RedirectToHTTPS(publicURL *url.URL) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" {
-			plain(w, http.StatusOK, "ok")
-			return
-		}
-		target := url.URL{Scheme: "https", Host: publicURL.Host, Path: r.URL.Path, RawQuery: r.URL.RawQuery}
-		http.Redirect(w, r, target.String(), http.StatusPermanentRedirect)
-	})
 }
 
 // WithNotFound serves mux, answering paths that no pattern matches with

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -58,19 +59,45 @@ func TestServe_DrainsInFlight(t *testing.T) {
 	}
 }
 
+// TestRedirectToHTTPS: the plain-HTTP listener keeps the hosts Gatehouse
+// serves (with public_url's port) and sends any other host to
+// public_url's host; path and query pass as they came.
 func TestRedirectToHTTPS(t *testing.T) {
 	public, _ := url.Parse("https://sso.example.com:8443")
-	h := RedirectToHTTPS(public)
-	for path, want := range map[string]string{
-		"/login?rd=%2F": "https://sso.example.com:8443/login?rd=%2F",
-		"/":             "https://sso.example.com:8443/",
-	} {
-		rec := &recorder{header: http.Header{}}
-		r, _ := http.NewRequest("GET", "http://evil.example"+path, nil)
-		h.ServeHTTP(rec, r)
-		if rec.status != http.StatusPermanentRedirect || rec.header.Get("Location") != want {
-			t.Errorf("%s: %d %q, want %q", path, rec.status, rec.header.Get("Location"), want)
+	served := map[string]bool{"sso.example.com": true, "app.example.com": true, "x.wild.example.com": true, "::1": true}
+	keep := func(h string) (string, bool) {
+		h = strings.ToLower(strings.TrimSuffix(h, ".")) // the test's normal form: ports are cut below
+		if host, _, err := net.SplitHostPort(h); err == nil {
+			h = host
 		}
+		h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+		return h, served[h]
+	}
+	cases := []struct{ url, want string }{
+		{"http://sso.example.com/login?rd=%2F", "https://sso.example.com:8443/login?rd=%2F"},
+		{"http://app.example.com/p?q=1", "https://app.example.com:8443/p?q=1"},
+		{"http://APP.example.com:80/p", "https://app.example.com:8443/p"},
+		{"http://x.wild.example.com/", "https://x.wild.example.com:8443/"},
+		{"http://[::1]/v", "https://[::1]:8443/v"},
+		{"http://app.example.com/a%2Fb//c", "https://app.example.com:8443/a%2Fb//c"},
+		{"http://evil.example/p?q=1", "https://sso.example.com:8443/p?q=1"},
+		{"http://evil.example/", "https://sso.example.com:8443/"},
+	}
+	h := RedirectToHTTPS(public, keep)
+	for _, c := range cases {
+		rec := &recorder{header: http.Header{}}
+		r, _ := http.NewRequest("GET", c.url, nil)
+		h.ServeHTTP(rec, r)
+		if rec.status != http.StatusPermanentRedirect || rec.header.Get("Location") != c.want {
+			t.Errorf("%s: %d %q, want %q", c.url, rec.status, rec.header.Get("Location"), c.want)
+		}
+	}
+	// Without a host list, everything goes to public_url's host.
+	rec := &recorder{header: http.Header{}}
+	r, _ := http.NewRequest("GET", "http://app.example.com/p", nil)
+	RedirectToHTTPS(public, nil).ServeHTTP(rec, r)
+	if got := rec.header.Get("Location"); got != "https://sso.example.com:8443/p" {
+		t.Errorf("no host list: %q", got)
 	}
 }
 

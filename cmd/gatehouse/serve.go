@@ -127,7 +127,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		o.Addr = cfg.Server.HTTPListen
 		bound.Add(1)
 		o.Ready = func(net.Addr) { bound.Done() }
-		var h http.Handler = server.RedirectToHTTPS(public)
+		var h http.Handler = server.RedirectToHTTPS(public, a.gateway.RouteHost)
 		if acme != nil {
 			h = acme.HTTPHandler(h) // answers HTTP-01 challenges
 		}
