@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-sso/gatehouse/idp/clients"
 	"github.com/gatehouse-sso/gatehouse/session"
+	"github.com/gatehouse-sso/gatehouse/store"
 )
 
 // backchannelEvent is the event of a logout token.
@@ -66,8 +67,57 @@ func newBackchannel(p *Provider, c *http.Client, workers int) *backchannel {
 	return &backchannel{p: p, client: c, sem: make(chan struct{}, workers), zero: z}
 }
 
-// sessionEnded is the session.Manager OnEnd hook. It returns at once; the
-// work happens in the background.
+// Watch subscribes the provider to the revocation topic and returns once
+// the subscription is in place; until ctx ends, every SSO session that
+// ends (here or on another replica) has its grants without offline_access
+// revoked and its clients told by back-channel logout, by exactly one
+// replica. Call it once, before serving.
+func (p *Provider) Watch(ctx context.Context) error {
+	w, err := p.o.Sessions.Bus().Watch(ctx, p.revoked)
+	if err != nil {
+		return fmt.Errorf("idp: %w", err)
+	}
+	p.watch = w
+	return nil
+}
+
+// sessionEndedPrefix keys the marker that elects the one replica handling
+// a session's end.
+const (
+	sessionEndedPrefix = "idp/session-ended/"
+	sessionEndedTTL    = time.Hour
+)
+
+// revoked handles one revocation. Only session ends concern the provider
+// (its own records are read live); a session end is claimed with
+// store.Create so that each is handled once, whichever replicas hear it.
+func (p *Provider) revoked(ctx context.Context, r session.Revocation) {
+	switch r.Kind {
+	case session.KindSession:
+	case session.KindLost:
+		p.log.WarnContext(ctx, "back-channel logout: session ends may have been missed")
+		return
+	default:
+		return
+	}
+	if r.SID == "" {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, backchannelWait)
+	defer cancel()
+	err := p.o.Store.Create(cctx, sessionEndedPrefix+url.PathEscape(r.SID), []byte{'1'}, sessionEndedTTL)
+	switch {
+	case errors.Is(err, store.ErrExists):
+		return // another replica has it
+	case err != nil:
+		p.log.ErrorContext(ctx, "back-channel logout: claim session end", "err", err)
+		return
+	}
+	p.bc.sessionEnded(ctx, session.Record{SID: r.SID, UserID: r.UserID})
+}
+
+// sessionEnded starts the work of one ended session and returns at once;
+// the work happens in the background.
 func (b *backchannel) sessionEnded(ctx context.Context, rec session.Record) {
 	if rec.SID == "" {
 		return

@@ -119,6 +119,11 @@ func newHarness(tb testing.TB, mutate func(*Options)) *harness {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	wctx, stop := context.WithCancel(ctx)
+	tb.Cleanup(stop)
+	if err := p.Watch(wctx); err != nil {
+		tb.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	p.Mount(mux)
 	srv.Config.Handler = mux

@@ -101,6 +101,7 @@ type Provider struct {
 	scopes  *scopeTable
 	origins map[string]bool // CORS origins of registered clients
 	bc      *backchannel
+	watch   *session.Watcher // set once by Watch
 }
 
 // Limits of the provider.
@@ -114,8 +115,8 @@ const (
 	backchannelWait = 5 * time.Second
 )
 
-// New checks o and returns a Provider. It registers the back-channel
-// logout hook on o.Sessions.
+// New checks o and returns a Provider. Call Watch before serving, so that
+// sessions ending anywhere send their back-channel logouts.
 func New(o Options) (*Provider, error) {
 	switch {
 	case o.Keys == nil, o.Clients == nil, o.Grants == nil, o.Users == nil, o.Sessions == nil,
@@ -173,7 +174,6 @@ func New(o Options) (*Provider, error) {
 		origins: clientOrigins(o.Clients.All()),
 	}
 	p.bc = newBackchannel(p, o.Backchannel, o.BackchannelWorkers)
-	o.Sessions.OnEnd(p.bc.sessionEnded)
 	return p, nil
 }
 
@@ -245,9 +245,17 @@ func (p *Provider) url(path string) string { return p.base + path }
 // actions on this site).
 func (p *Provider) local(path string) string { return p.prefix + path }
 
-// Wait blocks until every back-channel logout delivery started so far has
-// finished (tests) or ctx ends.
-func (p *Provider) Wait(ctx context.Context) error { return p.bc.wait(ctx) }
+// Wait blocks until every session end published so far (through any
+// handle on the store) has been handled, and every back-channel logout
+// delivery started so far has finished, or ctx ends. It is for tests.
+func (p *Provider) Wait(ctx context.Context) error {
+	if p.watch != nil {
+		if err := p.watch.Sync(ctx); err != nil {
+			return fmt.Errorf("wait for session ends: %w", err)
+		}
+	}
+	return p.bc.wait(ctx)
+}
 
 // Close stops accepting back-channel logout work and waits, until ctx
 // ends, for deliveries in flight. Call it on shutdown.

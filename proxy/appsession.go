@@ -133,7 +133,8 @@ func (g *Gateway) endSession(ctx context.Context, id string) error {
 
 // EndSSO ends every app session that came from SSO session sid and evicts
 // them (and bearer tokens of that session) from this node's cache at
-// once. Register it with session.Manager.OnEnd; errors are logged.
+// once. Watch calls it for every SSO session that ends, on every replica
+// (deleting the app sessions twice is harmless); errors are logged.
 func (g *Gateway) EndSSO(ctx context.Context, sid string) {
 	if sid == "" {
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/gatehouse-sso/gatehouse/identity"
 	"github.com/gatehouse-sso/gatehouse/policy"
+	"github.com/gatehouse-sso/gatehouse/session"
 )
 
 // principal is an authenticated caller as the hot path needs it: the
@@ -23,6 +25,8 @@ type principal struct {
 	sid     string // the SSO session it belongs to
 	host    string // the host an app session is bound to; "" for any
 	service bool   // a client_credentials token: no user
+	jti     string // a bearer token's id; "" for an app session
+	gid     string // a bearer token's grant; "" for an app session or a service token
 
 	vUser, vEmail, vGroups, vName []string
 
@@ -97,6 +101,9 @@ func (c *cache) put(key string, p *principal, epoch uint64, now int64) {
 		})
 	}
 }
+
+// flush removes every entry.
+func (c *cache) flush() { c.evict(func(*principal) bool { return true }) }
 
 // evict removes every entry match selects, at once.
 func (c *cache) evict(match func(*principal) bool) {
@@ -236,6 +243,7 @@ func (g *Gateway) bearer(ctx context.Context, tok string) (*principal, authResul
 	}
 	p.subject.Scopes = strings.Fields(c.Scope)
 	p.sid = c.Sid
+	p.jti, p.gid = c.Jti, c.Gid
 	p.token = []string{tok}
 	p.tokenExp = time.Unix(c.Exp, 0)
 	p.expires = min(now.Add(g.cacheTTL).UnixNano(), p.tokenExp.UnixNano())
@@ -341,4 +349,51 @@ func (g *Gateway) sessionPrincipal(id string, rec appSession, u identity.User, n
 	p.refresh = rec.RefreshToken != ""
 	p.expires = min(now.Add(g.cacheTTL).UnixNano(), rec.Expires.UnixNano())
 	return p
+}
+
+// Watch subscribes the gateway's caches to the revocation topic through
+// bus (the process's, shared with the session manager and the grants) and
+// returns once the subscription is in place: from then on a session that
+// ends, a user revoked, a grant or an access token revoked, on this
+// replica or any other, is dropped from the caches as soon as the message
+// arrives, without waiting for Gateway.SessionCacheTTL. The hot path itself
+// does no I/O for it. The returned Watcher's Sync waits for the messages
+// published so far. Call it once, before serving.
+func (g *Gateway) Watch(ctx context.Context, bus *session.Bus) (*session.Watcher, error) {
+	w, err := bus.Watch(ctx, g.revoked)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	return w, nil
+}
+
+// revokedTimeout bounds the store work of one revocation.
+const revokedTimeout = 10 * time.Second
+
+// revoked drops what r revokes from the caches.
+func (g *Gateway) revoked(ctx context.Context, r session.Revocation) {
+	switch r.Kind {
+	case session.KindSession:
+		ctx, cancel := context.WithTimeout(ctx, revokedTimeout)
+		defer cancel()
+		g.EndSSO(ctx, r.SID)
+	case session.KindUser:
+		if r.UserID == "" {
+			return
+		}
+		ofUser := func(p *principal) bool { return !p.service && p.subject.UserID == r.UserID }
+		g.sessions.evict(ofUser)
+		g.bearers.evict(ofUser)
+	case session.KindGrant:
+		if r.GrantID != "" {
+			g.bearers.evict(func(p *principal) bool { return p.gid == r.GrantID })
+		}
+	case session.KindToken:
+		if r.JTI != "" {
+			g.bearers.evict(func(p *principal) bool { return p.jti == r.JTI })
+		}
+	default: // KindLost, or anything unknown: trust nothing cached.
+		g.sessions.flush()
+		g.bearers.flush()
+	}
 }

@@ -16,8 +16,11 @@
 // A request with a valid app cookie or bearer token does no store I/O
 // while its validated session is cached (Options.Gateway.SessionCacheTTL):
 // the cache is keyed by the raw cookie (or token), so even the cookie's
-// HMAC and decryption are skipped. Ending a session on this node evicts
-// it at once; a store failure is never cached.
+// HMAC and decryption are skipped. The caches listen to the session
+// package's revocation topic (Gateway.Watch): a session ended or a token
+// revoked, on this replica or another, is evicted as soon as the message
+// arrives, and everything is when messages were lost. A store failure is
+// never cached.
 //
 // # Reserved paths
 //

@@ -2,6 +2,11 @@
 // securecookie: HMAC-SHA256 + AES-256, with key rotation), the server-side
 // record kept in the store, and idle and absolute timeouts.
 //
+// It also owns revocation: one store topic (RevocationTopic) on which
+// ending a session, replacing one, ending all of a user's, and revoking a
+// grant or a token are published, and Watch, through which the gateway's
+// caches and the OpenID provider hear of them on every replica.
+//
 // The cookie carries only a random session id; everything else stays on the
 // server. The store key is a hash of the id, so a copy of the store does not
 // hold usable cookies. This package renders no HTML.
@@ -78,6 +83,9 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives debug records about rejected cookies.
 	Logger *slog.Logger
+	// Bus publishes the revocations of ending sessions; one on st is made
+	// when nil. Share one Bus per process (see Manager.Bus).
+	Bus *Bus
 }
 
 // Manager creates, loads and ends sessions.
@@ -88,13 +96,7 @@ type Manager struct {
 	codecs []securecookie.Codec
 	now    func() time.Time
 	log    *slog.Logger
-	onEnd  []func(context.Context, Record)
-}
-
-// OnEnd registers f to run after a session is ended by End or EndAll (not
-// when it merely expires). Register hooks while wiring, before serving.
-func (m *Manager) OnEnd(f func(ctx context.Context, rec Record)) {
-	m.onEnd = append(m.onEnd, f)
+	bus    *Bus
 }
 
 // New returns a Manager storing records in st.
@@ -139,6 +141,10 @@ func New(st store.Store, o Options) (*Manager, error) {
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
+	m.bus = o.Bus
+	if m.bus == nil {
+		m.bus = NewBus(st, m.log)
+	}
 	m.name = o.CookieName
 	switch {
 	case o.Secure && o.CookieDomain == "":
@@ -149,6 +155,9 @@ func New(st store.Store, o Options) (*Manager, error) {
 	return m, nil
 }
 
+// Bus is the revocation bus the manager publishes on.
+func (m *Manager) Bus() *Bus { return m.bus }
+
 // CookieName is the cookie's full name: "__Host-<name>" for a host-only
 // cookie over https, "__Secure-<name>" for a domain cookie over https, the
 // plain name otherwise.
@@ -156,10 +165,12 @@ func (m *Manager) CookieName() string { return m.name }
 
 // Start signs userID in: it ends the session the request already carries
 // (a new id on every login defeats session fixation), stores a new record
-// and sets its cookie on w.
+// and sets its cookie on w. The previous session ends as End would end it,
+// revocation included, so what was created from it (app sessions, grants)
+// cannot outlive it.
 func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, amr []string) (Record, error) {
 	if old, ok := m.cookieID(r); ok {
-		if err := m.delete(ctx, old, ""); err != nil {
+		if err := m.endID(ctx, old); err != nil {
 			return Record{}, fmt.Errorf("start session: end previous: %w", err)
 		}
 	}
@@ -230,30 +241,40 @@ func (m *Manager) Load(ctx context.Context, r *http.Request) (Record, error) {
 }
 
 // End ends the request's session, if any, and clears the cookie on w.
+// The end is published on the revocation topic.
 func (m *Manager) End(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	m.ClearCookie(w)
 	id, ok := m.cookieID(r)
 	if !ok {
 		return nil
 	}
+	if err := m.endID(ctx, id); err != nil {
+		return fmt.Errorf("end session: %w", err)
+	}
+	return nil
+}
+
+// endID deletes session id, if it still exists, and publishes its end.
+func (m *Manager) endID(ctx context.Context, id string) error {
 	rec, err := m.record(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("end session: %w", err)
+		return err
 	}
 	if err := m.delete(ctx, id, rec.UserID); err != nil {
-		return fmt.Errorf("end session: %w", err)
+		return err
 	}
-	m.ended(ctx, rec)
-	return nil
+	return m.ended(ctx, rec)
 }
 
-func (m *Manager) ended(ctx context.Context, rec Record) {
-	for _, f := range m.onEnd {
-		f(ctx, rec)
+// ended publishes the end of session rec.
+func (m *Manager) ended(ctx context.Context, rec Record) error {
+	if rec.SID == "" {
+		return nil
 	}
+	return m.bus.Publish(ctx, Revocation{Kind: KindSession, SID: rec.SID, UserID: rec.UserID})
 }
 
 // record reads the stored record of session id.
@@ -270,8 +291,8 @@ func (m *Manager) record(ctx context.Context, id string) (Record, error) {
 	return rec, nil
 }
 
-// EndAll ends every session of userID (for example when the account is
-// disabled) and returns how many there were.
+// EndAll ends every session of userID, publishing each end, and returns
+// how many there were.
 func (m *Manager) EndAll(ctx context.Context, userID string) (int, error) {
 	keys, err := m.st.SetMembers(ctx, userSet(userID))
 	if err != nil {
@@ -293,11 +314,26 @@ func (m *Manager) EndAll(ctx context.Context, userID string) (int, error) {
 		if err := m.st.SetRemove(ctx, userSet(userID), k); err != nil {
 			return 0, fmt.Errorf("end sessions of user: unindex: %w", err)
 		}
-		if rec.SID != "" {
-			m.ended(ctx, rec)
+		if err := m.ended(ctx, rec); err != nil {
+			return 0, fmt.Errorf("end sessions of user: %w", err)
 		}
 	}
 	return len(keys), nil
+}
+
+// RevokeUser ends every session of userID and publishes that every
+// credential of theirs is revoked, so that caches drop the user's bearer
+// tokens too. Call it after disabling or deleting a user. It returns how
+// many sessions ended.
+func (m *Manager) RevokeUser(ctx context.Context, userID string) (int, error) {
+	n, err := m.EndAll(ctx, userID)
+	if err != nil {
+		return 0, fmt.Errorf("revoke user: %w", err)
+	}
+	if err := m.bus.Publish(ctx, Revocation{Kind: KindUser, UserID: userID}); err != nil {
+		return n, fmt.Errorf("revoke user: %w", err)
+	}
+	return n, nil
 }
 
 // ClearCookie expires the session cookie on w.

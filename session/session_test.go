@@ -326,30 +326,149 @@ func TestGeneratedSecret(t *testing.T) {
 	}
 }
 
-func TestOnEnd(t *testing.T) {
+// heard collects what a Watcher on a second handle of the store hears.
+type heard struct {
+	w  *Watcher
+	mu sync.Mutex
+	rs []Revocation
+}
+
+func listen(t *testing.T, st store.Store) *heard {
+	t.Helper()
+	other, err := st.(*memory.Store).Handle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = other.Close() })
+	h := &heard{}
+	h.w, err = Watch(t.Context(), other, nil, func(_ context.Context, r Revocation) {
+		h.mu.Lock()
+		h.rs = append(h.rs, r)
+		h.mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// take returns what was heard since the last take, after a Sync.
+func (h *heard) take(t *testing.T) []Revocation {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := h.w.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := h.rs
+	h.rs = nil
+	return out
+}
+
+func TestRevocationsArePublished(t *testing.T) {
 	c := &clock{t: time.Unix(1_700_000_000, 0)}
-	m := newManager(t, newStore(t), c)
-	var ended []Record
-	m.OnEnd(func(_ context.Context, rec Record) { ended = append(ended, rec) })
+	st := newStore(t)
+	m := newManager(t, st, c)
+	h := listen(t, st)
+	ctx := context.Background()
+
 	a, ra := login(t, m, nil, "u1")
 	_, rb := login(t, m, nil, "u1")
 	if ra.SID == "" || ra.SID == rb.SID || strings.Contains(a.Value, ra.SID) || ra.SID == ra.ID {
 		t.Fatalf("sids: %q %q", ra.SID, rb.SID)
 	}
-	if err := m.End(context.Background(), httptest.NewRecorder(), requestWith(a)); err != nil {
+	if got := h.take(t); len(got) != 0 {
+		t.Fatalf("sign-ins published %+v", got)
+	}
+	if err := m.End(ctx, httptest.NewRecorder(), requestWith(a)); err != nil {
 		t.Fatal(err)
 	}
-	if len(ended) != 1 || ended[0].SID != ra.SID || ended[0].UserID != "u1" {
-		t.Fatalf("End hook: %+v", ended)
+	want := Revocation{Kind: KindSession, SID: ra.SID, UserID: "u1"}
+	if got := h.take(t); len(got) != 1 || got[0] != want {
+		t.Fatalf("End published %+v, want %+v", got, want)
 	}
-	// Ending an already ended session runs no hook.
-	if err := m.End(context.Background(), httptest.NewRecorder(), requestWith(a)); err != nil || len(ended) != 1 {
-		t.Fatalf("second End: %v, hooks %d", err, len(ended))
-	}
-	if _, err := m.EndAll(context.Background(), "u1"); err != nil {
+	// Ending an already ended session publishes nothing.
+	if err := m.End(ctx, httptest.NewRecorder(), requestWith(a)); err != nil {
 		t.Fatal(err)
 	}
-	if len(ended) != 2 || ended[1].SID != rb.SID {
-		t.Fatalf("EndAll hook: %+v", ended)
+	if got := h.take(t); len(got) != 0 {
+		t.Fatalf("second End published %+v", got)
+	}
+
+	// Signing in again in the same browser ends the session it carried.
+	c1, r1 := login(t, m, nil, "u2")
+	_, r2 := login(t, m, requestWith(c1), "u2")
+	want = Revocation{Kind: KindSession, SID: r1.SID, UserID: "u2"}
+	if got := h.take(t); len(got) != 1 || got[0] != want || r2.SID == r1.SID {
+		t.Fatalf("replacing a session published %+v, want %+v", got, want)
+	}
+
+	if _, err := m.EndAll(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	want = Revocation{Kind: KindSession, SID: rb.SID, UserID: "u1"}
+	if got := h.take(t); len(got) != 1 || got[0] != want {
+		t.Fatalf("EndAll published %+v, want %+v", got, want)
+	}
+
+	n, err := m.RevokeUser(ctx, "u2")
+	if err != nil || n != 1 {
+		t.Fatalf("RevokeUser = %d, %v", n, err)
+	}
+	got := h.take(t)
+	if len(got) != 2 || got[0] != (Revocation{Kind: KindSession, SID: r2.SID, UserID: "u2"}) || got[1] != (Revocation{Kind: KindUser, UserID: "u2"}) {
+		t.Fatalf("RevokeUser published %+v", got)
+	}
+}
+
+func TestWatchReportsLostMessages(t *testing.T) {
+	st := newStore(t)
+	var mu sync.Mutex
+	var kinds []Kind
+	release := make(chan struct{})
+	w, err := Watch(t.Context(), st, nil, func(_ context.Context, r Revocation) {
+		<-release // a handler that stalls
+		mu.Lock()
+		kinds = append(kinds, r.Kind)
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 * store.SubscriberBuffer {
+		if err := Publish(t.Context(), st, Revocation{Kind: KindToken, JTI: "j"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Publish(t.Context(), RevocationTopic, []byte("not json")); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := w.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(kinds) == 0 || kinds[len(kinds)-1] != KindLost {
+		t.Fatalf("a watcher that fell behind was not told: last kinds %v", kinds[max(0, len(kinds)-3):])
+	}
+}
+
+func TestStartEndsTheReplacedSession(t *testing.T) {
+	c := &clock{t: time.Unix(1_700_000_000, 0)}
+	st := newStore(t)
+	m := newManager(t, st, c)
+	old, _ := login(t, m, nil, "u1")
+	_, _ = login(t, m, requestWith(old), "u1")
+	if _, err := m.Load(context.Background(), requestWith(old)); !errors.Is(err, ErrNoSession) {
+		t.Fatalf("replaced session still loads: %v", err)
+	}
+	keys, err := st.SetMembers(context.Background(), userSet("u1"))
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("user index after a replacement = %q, %v; want the new session only", keys, err)
 	}
 }

@@ -65,7 +65,9 @@ type app struct {
 	oidc     *idp.Provider
 	keys     *keys.Manager
 	gateway  *proxy.Gateway
-	handler  http.Handler
+	// revoked is the gateway's revocation watch (tests Sync on it).
+	revoked *session.Watcher
+	handler http.Handler
 	// parts are the lifecycles of the components, in build order.
 	parts []lifecycle
 }
@@ -203,8 +205,9 @@ type idpParts struct {
 // buildIdP builds the OpenID provider: signing keys (refreshed and
 // rotated by its actor), the client registry (the configured clients and
 // extra, the gateway's internal client), the grant store and the
-// endpoints under the issuer's path. Its close waits for back-channel
-// logouts in flight.
+// endpoints under the issuer's path. It listens to the revocation topic
+// until ctx ends, for the back-channel logouts of ended sessions; its close
+// waits for those in flight.
 func buildIdP(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logger,
 	idn identityParts, pages *web.Renderer, extra ...clients.Spec) (idpParts, lifecycle, error) {
 	o := cfg.OIDC
@@ -250,7 +253,7 @@ func buildIdP(ctx context.Context, cfg config.Config, st store.Store, log *slog.
 	for _, c := range o.Claims {
 		claims = append(claims, idp.Claim{Name: c.Name, AnyGroup: c.AnyGroup, Attribute: c.Attribute, Equals: c.Equals})
 	}
-	gs := grants.New(st, grants.Options{RefreshGrace: o.RefreshGrace.D()})
+	gs := grants.New(st, grants.Options{RefreshGrace: o.RefreshGrace.D(), Bus: idn.sessions.Bus()})
 	provider, err := idp.New(idp.Options{
 		Issuer:          cfg.IssuerURL(),
 		Keys:            km,
@@ -273,6 +276,9 @@ func buildIdP(ctx context.Context, cfg config.Config, st store.Store, log *slog.
 	if err != nil {
 		return idpParts{}, lifecycle{}, err
 	}
+	if err := provider.Watch(ctx); err != nil {
+		return idpParts{}, lifecycle{}, err
+	}
 	lc := lifecycle{
 		actors: []actor{{name: "oidc signing keys", run: func(ctx context.Context) error {
 			km.Run(ctx)
@@ -290,13 +296,14 @@ func buildIdP(ctx context.Context, cfg config.Config, st store.Store, log *slog.
 
 // buildGateway builds the gateway: the compiled rules, the routes, the
 // internal OIDC client (client, served in process by idpHandler; nil when
-// no app host is configured) and the app cookie. Ending an SSO session
-// ends its app sessions.
-func buildGateway(cfg config.Config, st store.Store, log *slog.Logger, idn identityParts, op idpParts,
-	idpHandler http.Handler, client *clients.Spec, pages *web.Renderer) (*proxy.Gateway, lifecycle, error) {
+// no app host is configured) and the app cookie. Its caches listen to the
+// revocation topic until ctx ends (an ended SSO session ends its app
+// sessions); the watch is returned with it.
+func buildGateway(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logger, idn identityParts, op idpParts,
+	idpHandler http.Handler, client *clients.Spec, pages *web.Renderer) (*proxy.Gateway, *session.Watcher, lifecycle, error) {
 	pol, err := config.CompilePolicy(cfg.Gateway.Rules)
 	if err != nil {
-		return nil, lifecycle{}, err
+		return nil, nil, lifecycle{}, err
 	}
 	o := proxy.Options{
 		Gateway: cfg.Gateway, PublicURL: cfg.Server.PublicURL, Issuer: cfg.IssuerURL(),
@@ -311,10 +318,13 @@ func buildGateway(cfg config.Config, st store.Store, log *slog.Logger, idn ident
 	}
 	gw, err := proxy.New(o)
 	if err != nil {
-		return nil, lifecycle{}, err
+		return nil, nil, lifecycle{}, err
 	}
-	idn.sessions.OnEnd(func(ctx context.Context, rec session.Record) { gw.EndSSO(ctx, rec.SID) })
-	return gw, lifecycle{}, nil
+	w, err := gw.Watch(ctx, idn.sessions.Bus())
+	if err != nil {
+		return nil, nil, lifecycle{}, err
+	}
+	return gw, w, lifecycle{}, nil
 }
 
 // mounter registers handlers on the main mux.
@@ -357,7 +367,7 @@ func newApp(ctx context.Context, cfg config.Config, st store.Store, log *slog.Lo
 	}
 	a.parts = append(a.parts, lc)
 	mux := http.NewServeMux()
-	gw, lc, err := buildGateway(cfg, st, log, idn, op, mux, gwClient, pages)
+	gw, revoked, lc, err := buildGateway(ctx, cfg, st, log, idn, op, mux, gwClient, pages)
 	if err != nil {
 		return nil, err
 	}
@@ -398,7 +408,7 @@ func newApp(ctx context.Context, cfg config.Config, st store.Store, log *slog.Lo
 	if isHTTPS(cfg.Server.PublicURL) && (cfg.Server.TLS.Mode == config.TLSFiles || cfg.Server.TLS.Mode == config.TLSACME) {
 		h = hsts(h)
 	}
-	a.users, a.sessions, a.oidc, a.keys, a.gateway = idn.users, idn.sessions, op.provider, op.keys, gw
+	a.users, a.sessions, a.oidc, a.keys, a.gateway, a.revoked = idn.users, idn.sessions, op.provider, op.keys, gw, revoked
 	a.handler = server.Middleware(h, log)
 	return a, nil
 }

@@ -23,6 +23,11 @@
 // <hash> is base64url(SHA-256(token)); other variable parts are
 // path-escaped so that no value can reach into another key.
 //
+// Revocation: revoking a grant (directly, by consent withdrawal, by a
+// replayed code or refresh token) or an access token is published on the
+// session package's revocation topic once the store says so, so caches on
+// every replica drop the tokens at once.
+//
 // Time: Options.Now decides every expiry and the grace window (records
 // carry their own expiry and are checked against it); the store's TTLs only
 // reclaim space, in real time.
@@ -41,6 +46,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/gatehouse-sso/gatehouse/session"
 	"github.com/gatehouse-sso/gatehouse/store"
 )
 
@@ -109,6 +115,9 @@ type Options struct {
 	// Now is the clock for every expiry and grace decision; time.Now when
 	// nil.
 	Now func() time.Time
+	// Bus publishes revocations and waits for this process to apply them;
+	// when nil they are published without waiting.
+	Bus *session.Bus
 }
 
 // Fixed windows.
@@ -135,11 +144,12 @@ type Store struct {
 	st    store.Store
 	grace time.Duration
 	now   func() time.Time
+	bus   *session.Bus
 }
 
 // New returns a Store on st.
 func New(st store.Store, o Options) *Store {
-	s := &Store{st: st, grace: max(o.RefreshGrace, 0), now: o.Now}
+	s := &Store{st: st, grace: max(o.RefreshGrace, 0), now: o.Now, bus: o.Bus}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -313,7 +323,10 @@ func (s *Store) RevokeGrant(ctx context.Context, id string) error {
 		if err := s.st.Delete(ctx, grantKey(id)); err != nil {
 			return fmt.Errorf("grants: revoke grant: %w", err)
 		}
-		return s.putTombstone(ctx, id, RevokedGrantMemory)
+		if err := s.putTombstone(ctx, id, RevokedGrantMemory); err != nil {
+			return err
+		}
+		return s.published(ctx, Grant{ID: id})
 	}
 	if err := s.st.Delete(ctx, grantKey(id)); err != nil {
 		return fmt.Errorf("grants: revoke grant: %w", err)
@@ -331,7 +344,24 @@ func (s *Store) RevokeGrant(ctx context.Context, id string) error {
 			return fmt.Errorf("grants: revoke grant: unindex user: %w", err)
 		}
 	}
+	return s.published(ctx, g)
+}
+
+// published announces the revocation of grant g.
+func (s *Store) published(ctx context.Context, g Grant) error {
+	err := s.publish(ctx, session.Revocation{Kind: session.KindGrant, GrantID: g.ID, SID: g.SessionID, UserID: g.UserID})
+	if err != nil {
+		return fmt.Errorf("grants: revoke grant: %w", err)
+	}
 	return nil
+}
+
+// publish announces r, through the bus when there is one.
+func (s *Store) publish(ctx context.Context, r session.Revocation) error {
+	if s.bus != nil {
+		return s.bus.Publish(ctx, r)
+	}
+	return session.Publish(ctx, s.st, r)
 }
 
 func (s *Store) putTombstone(ctx context.Context, id string, ttl time.Duration) error {
@@ -658,6 +688,9 @@ func (s *Store) RevokeAccessToken(ctx context.Context, jti string, exp time.Time
 		return nil
 	}
 	if err := s.st.Put(ctx, revokedJTIKey(jti), []byte{'1'}, ttl); err != nil {
+		return fmt.Errorf("grants: revoke access token: %w", err)
+	}
+	if err := s.publish(ctx, session.Revocation{Kind: session.KindToken, JTI: jti}); err != nil {
 		return fmt.Errorf("grants: revoke access token: %w", err)
 	}
 	return nil

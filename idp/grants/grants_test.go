@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-sso/gatehouse/session"
 	"github.com/gatehouse-sso/gatehouse/store"
 	"github.com/gatehouse-sso/gatehouse/store/memory"
 )
@@ -949,5 +950,78 @@ func TestAccessTokenLive(t *testing.T) {
 	}
 	if _, err := e.s.AccessTokenLive(ctx, "", live.ID); err == nil {
 		t.Error("empty jti: no error")
+	}
+}
+
+// TestRevocationsArePublished: every way a grant or an access token is
+// revoked is announced on the revocation topic, once the store says so.
+func TestRevocationsArePublished(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	var mu sync.Mutex
+	var heard []session.Revocation
+	bus := session.NewBus(e.st, nil)
+	if _, err := bus.Watch(ctx, func(_ context.Context, r session.Revocation) {
+		mu.Lock()
+		heard = append(heard, r)
+		mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.s.bus = bus // Publish waits for the watcher: no sleeping below
+	take := func() []session.Revocation {
+		mu.Lock()
+		defer mu.Unlock()
+		out := heard
+		heard = nil
+		return out
+	}
+
+	g := e.grant(t, "u1", "app", "s1")
+	if err := e.s.RevokeGrant(ctx, g.ID); err != nil {
+		t.Fatal(err)
+	}
+	want := session.Revocation{Kind: session.KindGrant, GrantID: g.ID, SID: "s1", UserID: "u1"}
+	if got := take(); len(got) != 1 || got[0] != want {
+		t.Fatalf("RevokeGrant published %+v, want %+v", got, want)
+	}
+	if err := e.s.RevokeGrant(ctx, g.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := take(); len(got) != 0 {
+		t.Fatalf("revoking a revoked grant published %+v", got)
+	}
+
+	if err := e.s.RevokeAccessToken(ctx, "jti-1", e.c.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got := take(); len(got) != 1 || got[0] != (session.Revocation{Kind: session.KindToken, JTI: "jti-1"}) {
+		t.Fatalf("RevokeAccessToken published %+v", got)
+	}
+
+	g2 := e.grant(t, "u2", "app", "s2")
+	e.grant(t, "u2", "other", "s2")
+	if err := e.s.RememberConsent(ctx, "u2", "app", []string{"openid"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.RevokeConsent(ctx, "u2", "app"); err != nil {
+		t.Fatal(err)
+	}
+	if got := take(); len(got) != 1 || got[0].Kind != session.KindGrant || got[0].GrantID != g2.ID {
+		t.Fatalf("RevokeConsent published %+v, want the app grant only", got)
+	}
+
+	// A replayed refresh token revokes, and announces, its family.
+	g3 := e.grant(t, "u3", "app", "s3")
+	tok := e.refresh(t, g3)
+	if _, _, _, err := e.s.RotateRefreshToken(ctx, tok, "app", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	e.c.Add(grace + time.Second)
+	if _, _, _, err := e.s.RotateRefreshToken(ctx, tok, "app", time.Hour); err == nil {
+		t.Fatal("replay accepted")
+	}
+	if got := take(); len(got) != 1 || got[0].GrantID != g3.ID {
+		t.Fatalf("refresh replay published %+v, want grant %s", got, g3.ID)
 	}
 }
