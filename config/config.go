@@ -10,6 +10,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -379,6 +380,23 @@ func (c Config) RuleScopes() []string {
 					break
 				}
 			}
+		}
+	}
+	return out
+}
+
+// TrustedProxyPrefixes returns gateway.trusted_proxies parsed (entries
+// that do not parse, which Validate reports, are left out), or the local
+// machine (127.0.0.0/8 and ::1) when the list is empty.
+func (g Gateway) TrustedProxyPrefixes() []netip.Prefix {
+	list := g.TrustedProxies
+	if len(list) == 0 {
+		list = []string{"127.0.0.0/8", "::1/128"}
+	}
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
 		}
 	}
 	return out

@@ -8,6 +8,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -17,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -52,70 +54,215 @@ func plain(w http.ResponseWriter, status int, body string) {
 	_, _ = w.Write([]byte(body + "\n"))
 }
 
-// statusWriter records the status code for the access log. It keeps
-// http.Flusher and http.Hijacker reachable through Unwrap.
+// HeaderRequestID carries the request id: in every response, to
+// upstreams, and from trusted proxies in.
+const HeaderRequestID = "X-Request-Id"
+
+// maxRequestIDLen bounds an incoming request id that is reused.
+const maxRequestIDLen = 128
+
+// validRequestID reports whether an incoming request id may be reused:
+// 1 to 128 bytes of letters, digits and - _ . : / + = (UUIDs, hex ids,
+// nginx's $request_id, base64), nothing that could break a log line or
+// a header.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '-', c == '_', c == '.', c == ':', c == '/', c == '+', c == '=':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// requestCtx is a request's context carrying its id.
+type requestCtx struct {
+	context.Context
+	id string
+}
+
+// requestIDKey finds a requestCtx in a context chain.
+type requestIDKey struct{}
+
+func (c *requestCtx) Value(key any) any {
+	if key == (requestIDKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+// RequestID returns the id Middleware gave the request ctx belongs to, or
+// "" outside a request.
+func RequestID(ctx context.Context) string {
+	if c, ok := ctx.Value(requestIDKey{}).(*requestCtx); ok {
+		return c.id
+	}
+	return ""
+}
+
+// LogHandler wraps h so that every record logged with a request's
+// context (log.InfoContext(r.Context(), ...)) carries the request's id
+// as "request_id".
+func LogHandler(h slog.Handler) slog.Handler { return logHandler{h} }
+
+type logHandler struct{ slog.Handler }
+
+func (l logHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id := RequestID(ctx); id != "" {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return l.Handler.Handle(ctx, r)
+}
+
+func (l logHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return logHandler{l.Handler.WithAttrs(as)}
+}
+func (l logHandler) WithGroup(name string) slog.Handler { return logHandler{l.Handler.WithGroup(name)} }
+
+// tracked is the per-request state of Middleware, allocated once: the
+// context with the id, the response writer that records the status and
+// keeps the response's X-Request-Id single, and the header values.
+type tracked struct {
+	ctx  requestCtx
+	w    statusWriter
+	resp [1]string // the response's X-Request-Id
+	req  [1]string // the request's, sent upstream
+}
+
+// statusWriter records the status code for the access log, and makes the
+// response carry exactly one X-Request-Id, the request's (a proxied
+// upstream's own id is replaced). It keeps http.Flusher and http.Hijacker
+// reachable.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	id     []string
+}
+
+// fixID sets the response's X-Request-Id to the request's.
+func (s *statusWriter) fixID() {
+	h := s.ResponseWriter.Header()
+	if v := h[HeaderRequestID]; len(v) != 1 || v[0] != s.id[0] {
+		h[HeaderRequestID] = s.id
+	}
 }
 
 func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
+	if s.status == 0 && code >= 200 {
 		s.status = code
 	}
+	s.fixID()
 	s.ResponseWriter.WriteHeader(code)
 }
 
 func (s *statusWriter) Write(b []byte) (int, error) {
 	if s.status == 0 {
 		s.status = http.StatusOK
+		s.fixID()
 	}
 	return s.ResponseWriter.Write(b)
+}
+
+// FlushError flushes (http.ResponseController calls it).
+func (s *statusWriter) FlushError() error {
+	if s.status == 0 {
+		s.status = http.StatusOK
+		s.fixID()
+	}
+	return http.NewResponseController(s.ResponseWriter).Flush()
+}
+
+// Flush implements http.Flusher.
+func (s *statusWriter) Flush() { _ = s.FlushError() }
+
+// Hijack hands the connection over (protocol upgrades); the response the
+// hijacker writes carries the same single X-Request-Id.
+func (s *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	s.fixID()
+	return http.NewResponseController(s.ResponseWriter).Hijack()
 }
 
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // Middleware wraps h with a request id, an access log line at debug level
 // (method, path without query, status, duration: no cookies, no personal
-// data), and panic recovery. The id (a per-process random prefix and a
-// counter) is in every log line about the request and is returned as
-// X-Request-Id when debug logging is on or a handler panics. It runs on
-// every request, forward-auth checks included, so when debug logging is
-// off it allocates nothing and adds no response header.
-func Middleware(h http.Handler, log *slog.Logger) http.Handler {
+// data), and panic recovery.
+//
+// The id is a per-process random prefix and a counter, or the
+// X-Request-Id a peer in trusted (the reverse proxies in front) sent,
+// when it is 1 to 128 bytes of letters, digits and - _ . : / + =. It is
+// in the request's context (RequestID; LogHandler adds it to every log
+// line written with that context), replaces the request's X-Request-Id
+// (so upstreams receive the same id) and is the response's only
+// X-Request-Id. It runs on every request, forward-auth checks included:
+// one allocation holds its state.
+func Middleware(h http.Handler, log *slog.Logger, trusted []netip.Prefix) http.Handler {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	prefix := hex.EncodeToString(b[:]) + "-"
 	var seq atomic.Uint64
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := seq.Add(1)
-		debug := log.Enabled(r.Context(), slog.LevelDebug)
-		out := w
-		var sw *statusWriter
+		t := &tracked{}
+		id := ""
+		if v := r.Header[HeaderRequestID]; len(v) == 1 && validRequestID(v[0]) && fromTrusted(r, trusted) {
+			id = v[0]
+		} else {
+			id = prefix + strconv.FormatUint(seq.Add(1), 36)
+		}
+		t.resp[0], t.req[0] = id, id
+		if r.Header == nil {
+			r.Header = http.Header{}
+		}
+		t.ctx = requestCtx{Context: r.Context(), id: id}
+		t.w = statusWriter{ResponseWriter: w, id: t.resp[:]}
+		r.Header[HeaderRequestID] = t.req[:]
+		w.Header()[HeaderRequestID] = t.resp[:]
+		r = r.WithContext(&t.ctx)
+		ctx := r.Context()
+		debug := log.Enabled(ctx, slog.LevelDebug)
 		var start time.Time
 		if debug {
 			start = time.Now()
-			sw = &statusWriter{ResponseWriter: w}
-			out = sw
-			w.Header()["X-Request-Id"] = []string{prefix + strconv.FormatUint(n, 36)}
 		}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				id := prefix + strconv.FormatUint(n, 36)
-				log.ErrorContext(r.Context(), "handler panic", "request_id", id, "panic", fmt.Sprint(p))
-				w.Header()["X-Request-Id"] = []string{id}
-				http.Error(out, "internal error", http.StatusInternalServerError)
+				log.ErrorContext(ctx, "handler panic", "panic", fmt.Sprint(p))
+				http.Error(&t.w, "internal error", http.StatusInternalServerError)
 			}
 			if debug {
-				log.DebugContext(r.Context(), "request", "request_id", prefix+strconv.FormatUint(n, 36), "method", r.Method,
-					"path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
+				log.DebugContext(ctx, "request", "method", r.Method,
+					"path", r.URL.Path, "status", t.w.status, "duration", time.Since(start))
 			}
 		}()
-		h.ServeHTTP(out, r)
+		h.ServeHTTP(&t.w, r)
 	})
+}
+
+// fromTrusted reports whether r's peer is in trusted.
+func fromTrusted(r *http.Request, trusted []netip.Prefix) bool {
+	if len(trusted) == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	a := ap.Addr().Unmap()
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // Options configures Serve.

@@ -1,13 +1,18 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -112,7 +117,7 @@ func (r *recorder) WriteHeader(s int)           { r.status = s }
 
 func TestMiddleware_RecoversPanics(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }), log)
+	h := Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }), log, nil)
 	rec := &recorder{header: http.Header{}}
 	r, _ := http.NewRequest("GET", "/", nil)
 	h.ServeHTTP(rec, r)
@@ -121,18 +126,140 @@ func TestMiddleware_RecoversPanics(t *testing.T) {
 	}
 }
 
-func TestMiddleware_RequestIDOnlyWhenDebugging(t *testing.T) {
-	for _, tc := range []struct {
-		level slog.Level
-		want  bool
-	}{{slog.LevelInfo, false}, {slog.LevelDebug, true}} {
-		log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: tc.level}))
-		h := Middleware(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }), log)
-		rec := &recorder{header: http.Header{}}
-		r, _ := http.NewRequest("GET", "/", nil)
-		h.ServeHTTP(rec, r)
-		if got := rec.header.Get("X-Request-Id") != ""; got != tc.want || rec.status != http.StatusNoContent {
-			t.Errorf("level %v: status %d, X-Request-Id present %v, want %v", tc.level, rec.status, got, tc.want)
+// TestMiddleware_RequestID: every response carries exactly one
+// X-Request-Id, the one in the request's context and in the request the
+// handler sees (and so sends upstream); an incoming id is reused only
+// from a trusted peer and only when it is well-formed.
+func TestMiddleware_RequestID(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	for _, c := range []struct {
+		name   string
+		peer   string
+		in     []string
+		reused bool
+	}{
+		{"no incoming id", "10.1.2.3:5000", nil, false},
+		{"trusted peer, uuid", "10.1.2.3:5000", []string{"3f2b8c1e-9a4d-4e5f-8b6a-1c2d3e4f5a6b"}, true},
+		{"trusted peer, nginx hex id", "10.1.2.3:5000", []string{"0123456789abcdef0123456789abcdef"}, true},
+		{"trusted peer over IPv4-mapped IPv6", "[::ffff:10.1.2.3]:5000", []string{"abc-123"}, true},
+		{"untrusted peer", "192.0.2.7:5000", []string{"attacker-chosen"}, false},
+		{"trusted peer, space", "10.1.2.3:5000", []string{"a b"}, false},
+		{"trusted peer, quote", "10.1.2.3:5000", []string{`a"b`}, false},
+		{"trusted peer, newline", "10.1.2.3:5000", []string{"a\nlevel=ERROR"}, false},
+		{"trusted peer, too long", "10.1.2.3:5000", []string{strings.Repeat("a", 129)}, false},
+		{"trusted peer, longest", "10.1.2.3:5000", []string{strings.Repeat("a", 128)}, true},
+		{"trusted peer, two ids", "10.1.2.3:5000", []string{"one", "two"}, false},
+		{"trusted peer, empty", "10.1.2.3:5000", []string{""}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var ctxID, reqID []string
+			h := Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				ctxID = []string{RequestID(r.Context())}
+				reqID = r.Header.Values("X-Request-Id")
+				w.Header().Add("X-Request-Id", "upstream-own-id") // as a proxied upstream's header would be
+				w.WriteHeader(http.StatusNoContent)
+			}), slog.New(slog.DiscardHandler), trusted)
+			rec := httptest.NewRecorder()
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = c.peer
+			r.Header["X-Request-Id"] = c.in
+			h.ServeHTTP(rec, r)
+			got := rec.Result().Header.Values("X-Request-Id")
+			if len(got) != 1 || got[0] == "" {
+				t.Fatalf("response X-Request-Id %q, want exactly one", got)
+			}
+			if ctxID[0] != got[0] || len(reqID) != 1 || reqID[0] != got[0] {
+				t.Fatalf("context id %q, request header %q, response %q: want one id everywhere", ctxID, reqID, got)
+			}
+			if reused := len(c.in) > 0 && got[0] == c.in[0]; reused != c.reused {
+				t.Fatalf("id %q: incoming %q reused = %v, want %v", got[0], c.in, reused, c.reused)
+			}
+		})
+	}
+	if RequestID(context.Background()) != "" {
+		t.Fatal("RequestID outside a request is not empty")
+	}
+}
+
+// TestMiddleware_ProxiedRequestID: through a real reverse proxy, the
+// upstream receives the request's id, and the client gets that one id
+// even when the upstream answers with its own, streamed or not.
+func TestMiddleware_ProxiedRequestID(t *testing.T) {
+	var seen atomic.Value
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Store(r.Header.Values("X-Request-Id"))
+		w.Header().Set("X-Request-Id", "upstream-"+r.URL.Path[1:])
+		if r.URL.Path == "/stream" {
+			w.(http.Flusher).Flush()
 		}
+		_, _ = io.WriteString(w, "hello")
+	}))
+	defer up.Close()
+	target, _ := url.Parse(up.URL)
+	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target) }}
+	front := httptest.NewServer(Middleware(rp, slog.New(slog.DiscardHandler), nil))
+	defer front.Close()
+	for _, path := range []string{"/plain", "/stream"} {
+		req, _ := http.NewRequest("GET", front.URL+path, nil)
+		req.Header.Set("X-Request-Id", "client-chosen")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.ReadAll(res.Body)
+		res.Body.Close()
+		got := res.Header.Values("X-Request-Id")
+		upstream, _ := seen.Load().([]string)
+		if len(got) != 1 || got[0] == "client-chosen" || strings.HasPrefix(got[0], "upstream-") {
+			t.Errorf("%s: response X-Request-Id %q, want exactly Gatehouse's own", path, got)
+		}
+		if len(upstream) != 1 || len(got) == 0 || upstream[0] != got[0] {
+			t.Errorf("%s: upstream received %q, client got %q: want the same single id", path, upstream, got)
+		}
+	}
+}
+
+// TestLogHandler: lines logged with a request's context carry its id.
+func TestLogHandler(t *testing.T) {
+	for _, format := range []string{"text", "json"} {
+		var buf bytes.Buffer
+		var h slog.Handler = slog.NewTextHandler(&buf, nil)
+		if format == "json" {
+			h = slog.NewJSONHandler(&buf, nil)
+		}
+		log := slog.New(LogHandler(h)).With("component", "test")
+		var id string
+		mw := Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id = RequestID(r.Context())
+			log.WarnContext(r.Context(), "something about the request")
+		}), log, nil)
+		mw.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+		log.Info("not about a request")
+		lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+		if len(lines) != 2 {
+			t.Fatalf("%s: %d lines: %q", format, len(lines), lines)
+		}
+		want := "request_id=" + id
+		if format == "json" {
+			want = `"request_id":"` + id + `"`
+		}
+		if !strings.Contains(lines[0], want) || !strings.Contains(lines[0], "component") {
+			t.Errorf("%s: request's line %q lacks %s", format, lines[0], want)
+		}
+		if strings.Contains(lines[1], "request_id") {
+			t.Errorf("%s: line outside a request has a request id: %q", format, lines[1])
+		}
+	}
+}
+
+func BenchmarkMiddleware(b *testing.B) {
+	h := Middleware(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
+	}), slog.New(slog.DiscardHandler), nil)
+	r := httptest.NewRequest("GET", "/", nil)
+	rec := &recorder{header: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeHTTP(rec, r)
 	}
 }

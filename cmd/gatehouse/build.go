@@ -100,10 +100,11 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Level))
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(server.LogHandler(h))
 }
 
 // buildStore opens the configured backend.
@@ -409,7 +410,7 @@ func newApp(ctx context.Context, cfg config.Config, st store.Store, log *slog.Lo
 		h = hsts(h)
 	}
 	a.users, a.sessions, a.oidc, a.keys, a.gateway, a.revoked = idn.users, idn.sessions, op.provider, op.keys, gw, revoked
-	a.handler = server.Middleware(h, log)
+	a.handler = server.Middleware(h, log, cfg.Gateway.TrustedProxyPrefixes())
 	return a, nil
 }
 

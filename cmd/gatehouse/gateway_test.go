@@ -193,6 +193,17 @@ func TestGateway_BrowserSignIn(t *testing.T) {
 	if r.status != http.StatusOK || h.Get(proxy.HeaderForwardedUser) != "alice" || h.Get("Remote_user") != "" {
 		t.Fatalf("second request: %d %v", r.status, h)
 	}
+	// The request id: one per response, the same sent upstream; the test
+	// client is on loopback, a trusted proxy by default, so its
+	// well-formed id is reused and a malformed one replaced.
+	for in, reused := range map[string]bool{"front-proxy-id-1": true, "bad id\"": false} {
+		r = e.fetch(b, "GET", e.app("app.example.com", "/other"), nil, map[string]string{"X-Request-Id": in})
+		h, _ = e.up.seen()
+		got, up := r.header.Values("X-Request-Id"), h.Values("X-Request-Id")
+		if len(got) != 1 || len(up) != 1 || up[0] != got[0] || (got[0] == in) != reused {
+			t.Fatalf("incoming id %q: response %q, upstream %q: want one id, the same in both, reused %v", in, got, up, reused)
+		}
+	}
 	// The demo and the IdP still answer on Gatehouse's own host.
 	if r := e.fetch(b, "GET", e.srv.URL+"/demo/", nil, acceptHTML); r.status != http.StatusOK || !strings.Contains(r.body, "Hello, alice") {
 		t.Fatalf("demo: %d", r.status)

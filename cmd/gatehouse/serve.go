@@ -131,7 +131,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		if acme != nil {
 			h = acme.HTTPHandler(h) // answers HTTP-01 challenges
 		}
-		g.start(listener("http redirect listener", server.Middleware(h, log), o))
+		g.start(listener("http redirect listener", server.Middleware(h, log, cfg.Gateway.TrustedProxyPrefixes()), o))
 	}
 	if acme != nil {
 		g.start(actor{name: "acme", run: func(ctx context.Context) error {
