@@ -524,17 +524,20 @@ type Headers struct {
 
 // Rule is one policy rule; see the policy package for semantics.
 type Rule struct {
-	Name          string   `yaml:"name"`
-	Hosts         []string `yaml:"hosts"`
-	PathPrefix    string   `yaml:"path_prefix"`
-	PathRegex     string   `yaml:"path_regex"`
-	Methods       []string `yaml:"methods"`
-	Networks      []string `yaml:"networks"`
-	Decision      string   `yaml:"decision"` // public | deny | authenticated
-	Users         []string `yaml:"users"`
-	GroupsAny     []string `yaml:"groups_any"`
-	GroupsAll     []string `yaml:"groups_all"`
-	EmailDomains  []string `yaml:"email_domains"`
+	Name         string   `yaml:"name"`
+	Hosts        []string `yaml:"hosts"`
+	PathPrefix   string   `yaml:"path_prefix"`
+	PathRegex    string   `yaml:"path_regex"`
+	Methods      []string `yaml:"methods"`
+	Networks     []string `yaml:"networks"`
+	Decision     string   `yaml:"decision"` // public | deny | authenticated
+	Users        []string `yaml:"users"`
+	GroupsAny    []string `yaml:"groups_any"`
+	GroupsAll    []string `yaml:"groups_all"`
+	EmailDomains []string `yaml:"email_domains"`
+	// Clients lists service clients (client_credentials) by client_id;
+	// only a rule that lists a service client lets it through.
+	Clients       []string `yaml:"clients"`
 	Scopes        []string `yaml:"scopes"`
 	SecondFactor  bool     `yaml:"second_factor"`
 	MaxSessionAge Duration `yaml:"max_session_age"`

@@ -14,7 +14,7 @@ func PolicyRules(rules []Rule) []policy.Rule {
 			Name: r.Name, Hosts: r.Hosts, PathPrefix: r.PathPrefix, PathRegex: r.PathRegex,
 			Methods: r.Methods, Networks: r.Networks, Decision: policy.Decision(r.Decision),
 			Users: r.Users, GroupsAny: r.GroupsAny, GroupsAll: r.GroupsAll,
-			EmailDomains: r.EmailDomains, Scopes: r.Scopes, SecondFactor: r.SecondFactor,
+			EmailDomains: r.EmailDomains, Clients: r.Clients, Scopes: r.Scopes, SecondFactor: r.SecondFactor,
 			MaxSessionAge: r.MaxSessionAge.D(),
 		})
 	}

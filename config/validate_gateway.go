@@ -130,7 +130,45 @@ func (v *validator) gateway(c Config, publicURL *url.URL) {
 
 	v.routes(c, publicURL)
 	v.rules(g.Rules)
+	v.ruleClients(c)
 	v.assertionKey(c)
+}
+
+// ruleClients checks that every client a rule lists in clients is one of
+// oidc.clients that may use the client_credentials grant: only such a
+// client's tokens are service tokens.
+func (v *validator) ruleClients(c Config) {
+	grants := clientGrants(c)
+	for i, r := range c.Gateway.Rules {
+		for k, id := range r.Clients {
+			if id == "" {
+				continue // policy.Compile names it
+			}
+			p := indexPath(indexPath("gateway.rules", i)+".clients", k)
+			g, ok := grants[id]
+			switch {
+			case !ok:
+				v.add(p, "%q is not a client_id of oidc.clients", id)
+			case !slices.Contains(g, grantClientCredentials):
+				v.add(p, "client %q may not use the client_credentials grant, so it has no service tokens: add client_credentials to its grant_types, or remove it here", id)
+			}
+		}
+	}
+}
+
+// clientGrants maps the client_id of every client in oidc.clients (those
+// from GATEHOUSE_OIDC_TRUSTED_CLIENTS included) to its grant types, the
+// default ones when it lists none.
+func clientGrants(c Config) map[string][]string {
+	m := make(map[string][]string, len(c.OIDC.Clients))
+	for _, cl := range c.OIDC.Clients {
+		g := cl.GrantTypes
+		if len(g) == 0 {
+			g = []string{grantAuthorizationCode, grantRefreshToken}
+		}
+		m[cl.ClientID] = g
+	}
+	return m
 }
 
 // assertionKey checks that oidc.keys.algorithms has the ES256 key the

@@ -44,6 +44,10 @@ func validGatewayConfig() Config {
 	wiki.Upstreams = []string{"http://wiki.internal:8080"}
 
 	c.Gateway.Routes = []Route{app, api, apps, wiki}
+	c.OIDC.Clients = []Client{
+		{ClientID: "cli", Public: true, RedirectURLs: []string{"http://127.0.0.1/cb"}},
+		{ClientID: "svc", ClientSecret: testSecret2, GrantTypes: []string{"client_credentials"}},
+	}
 	c.Gateway.Rules = []Rule{
 		{Name: "health", Hosts: []string{"app.example.com"}, PathPrefix: "/health", Decision: DecisionPublic},
 		{Name: "admin", Hosts: []string{"app.example.com"}, PathPrefix: "/admin", Decision: DecisionAuthenticated,
@@ -51,6 +55,8 @@ func validGatewayConfig() Config {
 		{Name: "reports", Hosts: []string{"*.apps.example.com"}, PathRegex: `/r/[0-9]+`, Methods: []string{"GET", "head", "PROPFIND"},
 			Networks: []string{"10.0.0.0/8", "192.0.2.7", "2001:db8::/32"}, Decision: DecisionAuthenticated,
 			Users: []string{"alice"}, GroupsAll: []string{"eng"}, EmailDomains: []string{"example.com"}, Scopes: []string{"reports"}},
+		{Name: "jobs", Hosts: []string{"api.example.com"}, PathPrefix: "/v1/jobs", Decision: DecisionAuthenticated,
+			Clients: []string{"svc"}, Scopes: []string{"jobs"}},
 		{Name: "app", Hosts: []string{"app.example.com", "API.Example.com"}, Decision: DecisionAuthenticated},
 		{Decision: DecisionDeny},
 	}
@@ -203,6 +209,14 @@ func TestValidateGatewayRejects(t *testing.T) {
 				c.Gateway.Routes[i].Headers.Assertion = false
 			}
 		}, "oidc.keys.algorithms: has no ES256, but the signed assertion is signed with ES256 and gateway.forward_auth.headers.assertion"},
+		{"rule client unknown", func(c *Config) { c.Gateway.Rules[3].Clients = []string{"svc", "nope"} },
+			`gateway.rules[3].clients[1]: "nope" is not a client_id of oidc.clients`},
+		{"rule client without client_credentials", func(c *Config) { c.Gateway.Rules[3].Clients = []string{"cli"} },
+			`gateway.rules[3].clients[0]: client "cli" may not use the client_credentials grant`},
+		{"rule client duplicate", func(c *Config) { c.Gateway.Rules[3].Clients = []string{"svc", "svc"} },
+			`gateway.rules[3].clients[1]: duplicate of clients[0]`},
+		{"rule clients on a public rule", func(c *Config) { c.Gateway.Rules[0].Clients = []string{"svc"} },
+			`gateway.rules[0].clients: requirements apply only to authenticated rules; this rule is public`},
 		// server.tls.acme
 		{"acme email", func(c *Config) { c.Server.TLS.ACME.Email = "not an address" }, "server.tls.acme.email: must be a plain email address"},
 		{"acme email with name", func(c *Config) { c.Server.TLS.ACME.Email = "Admin <admin@example.com>" }, "server.tls.acme.email: must be a plain email address"},

@@ -73,6 +73,7 @@ type rule struct {
 	groupsAny    []string
 	groupsAll    []string
 	domains      []string // lower case
+	clients      []string
 	scopes       []string
 	secondFactor bool
 	maxAge       time.Duration
@@ -83,7 +84,7 @@ type rule struct {
 // reasons are a rule's Outcome reasons, built once so that Decide does not
 // allocate.
 type reasons struct {
-	match, login, who, groupsAll, scopes, second, age, allow string
+	match, login, who, service, groupsAll, scopes, second, age, allow string
 }
 
 const (
@@ -98,7 +99,7 @@ const (
 // Compile refuses, naming the rule's index and field:
 //
 //   - a missing or unknown Decision;
-//   - requirements (Users, GroupsAny, GroupsAll, EmailDomains, Scopes,
+//   - requirements (Users, GroupsAny, GroupsAll, EmailDomains, Clients, Scopes,
 //     SecondFactor, MaxSessionAge) on a public or deny rule, where they
 //     would silently do nothing;
 //   - empty entries in any list (a requirement nobody can meet, or a
@@ -175,6 +176,7 @@ func cloneRule(r Rule) Rule {
 	r.GroupsAny = slices.Clone(r.GroupsAny)
 	r.GroupsAll = slices.Clone(r.GroupsAll)
 	r.EmailDomains = slices.Clone(r.EmailDomains)
+	r.Clients = slices.Clone(r.Clients)
 	r.Scopes = slices.Clone(r.Scopes)
 	return r
 }
@@ -210,6 +212,7 @@ func (v *validator) compile(src Rule) rule {
 		r.users = v.names("users", src.Users)
 		r.groupsAny = v.names("groups_any", src.GroupsAny)
 		r.groupsAll = v.names("groups_all", src.GroupsAll)
+		r.clients = v.names("clients", src.Clients)
 		r.scopes = v.names("scopes", src.Scopes)
 		for i, s := range r.scopes {
 			if strings.ContainsAny(s, " \t\r\n") {
@@ -239,6 +242,7 @@ func (v *validator) noRequirements(src Rule) {
 		{"groups_any", len(src.GroupsAny)},
 		{"groups_all", len(src.GroupsAll)},
 		{"email_domains", len(src.EmailDomains)},
+		{"clients", len(src.Clients)},
 		{"scopes", len(src.Scopes)},
 	}
 	for _, l := range lists {
@@ -454,6 +458,15 @@ func (v *validator) domains(list []string) []string {
 	return out
 }
 
+// whoReason is the reason a person fails a rule's users, groups_any,
+// email_domains and clients.
+func whoReason(l string, who []string, r *rule) string {
+	if len(r.users) == 0 && len(r.groupsAny) == 0 && len(r.domains) == 0 {
+		return l + "only service clients " + fmt.Sprint(r.clients) + " pass, not people"
+	}
+	return l + "user " + strings.Join(who, ", ")
+}
+
 func makeReasons(r *rule) reasons {
 	l := r.label + ": "
 	var who []string
@@ -466,9 +479,17 @@ func makeReasons(r *rule) reasons {
 	if len(r.domains) > 0 {
 		who = append(who, "no verified e-mail address in domains "+fmt.Sprint(r.domains))
 	}
+	if len(r.clients) > 0 {
+		who = append(who, "not one of clients "+fmt.Sprint(r.clients))
+	}
+	service := l + "service client not one of clients " + fmt.Sprint(r.clients)
+	if len(r.clients) == 0 {
+		service = l + "a service client (client_credentials) passes only a rule that lists it in clients"
+	}
 	w := reasons{
 		login:     l + "sign-in required",
-		who:       l + "user " + strings.Join(who, ", "),
+		who:       whoReason(l, who, r),
+		service:   service,
 		groupsAll: l + "user not in all of groups " + fmt.Sprint(r.groupsAll),
 		scopes:    l + "missing scopes (needs all of " + fmt.Sprint(r.scopes) + ")",
 		second:    l + "second factor required",

@@ -148,6 +148,9 @@ func (r *rule) decide(sub *Subject, now time.Time) (Effect, string) {
 	if sub == nil || !sub.Authenticated {
 		return NeedLogin, r.why.login
 	}
+	if sub.Service {
+		return r.decideService(sub)
+	}
 	if r.hasWho() && !r.whoOK(sub) {
 		return Deny, r.why.who
 	}
@@ -166,14 +169,34 @@ func (r *rule) decide(sub *Subject, now time.Time) (Effect, string) {
 	return Allow, r.why.allow
 }
 
-// hasWho reports whether the rule lists who may pass: Users, GroupsAny or
-// EmailDomains.
-func (r *rule) hasWho() bool {
-	return len(r.users) > 0 || len(r.groupsAny) > 0 || len(r.domains) > 0
+// decideService applies an authenticated rule to a service client: it
+// must be listed in Clients, and the requirements about a person
+// (GroupsAll, SecondFactor, MaxSessionAge), which it cannot meet, deny it
+// rather than send it to sign in.
+func (r *rule) decideService(sub *Subject) (Effect, string) {
+	switch {
+	case !slices.Contains(r.clients, sub.Client):
+		return Deny, r.why.service
+	case len(r.groupsAll) > 0:
+		return Deny, r.why.groupsAll
+	case len(r.scopes) > 0 && !allIn(r.scopes, sub.Scopes):
+		return Deny, r.why.scopes
+	case r.secondFactor:
+		return Deny, r.why.second
+	case r.maxAge > 0:
+		return Deny, r.why.age
+	}
+	return Allow, r.why.allow
 }
 
-// whoOK reports whether sub is one of the users, in one of the groups, or
-// has a verified e-mail address in one of the domains.
+// hasWho reports whether the rule lists who may pass: Users, GroupsAny,
+// EmailDomains or Clients.
+func (r *rule) hasWho() bool {
+	return len(r.users) > 0 || len(r.groupsAny) > 0 || len(r.domains) > 0 || len(r.clients) > 0
+}
+
+// whoOK reports whether sub, a person, is one of the users, in one of the
+// groups, or has a verified e-mail address in one of the domains.
 func (r *rule) whoOK(sub *Subject) bool {
 	return r.userOK(sub) || anyIn(r.groupsAny, sub.Groups) || sub.EmailVerified && r.domainOK(sub.Email)
 }

@@ -385,3 +385,66 @@ func TestPathRegex_TrailingSlash(t *testing.T) {
 		}
 	}
 }
+
+// TestDecide_ServiceClients: "authenticated" means a person; a service
+// client (client_credentials) passes only a rule that lists it in
+// clients, and people never match clients.
+func TestDecide_ServiceClients(t *testing.T) {
+	p := mustCompile(t, []Rule{
+		{Name: "svc only", PathPrefix: "/svc", Decision: DecisionAuthenticated, Clients: []string{"svc", "batch"}},
+		{Name: "svc or admins", PathPrefix: "/mixed", Decision: DecisionAuthenticated, Clients: []string{"svc"}, GroupsAny: []string{"admins"}},
+		{Name: "svc with scope", PathPrefix: "/scoped", Decision: DecisionAuthenticated, Clients: []string{"svc"}, Scopes: []string{"api.write"}},
+		{Name: "svc and persons only", PathPrefix: "/person", Decision: DecisionAuthenticated, Clients: []string{"svc"}, GroupsAll: []string{"staff"}},
+		{Name: "svc, fresh", PathPrefix: "/fresh", Decision: DecisionAuthenticated, Clients: []string{"svc"}, MaxSessionAge: time.Hour},
+		{Name: "people", Decision: DecisionAuthenticated},
+	})
+	service := func(client string, scopes ...string) *Subject {
+		return &Subject{Authenticated: true, Service: true, Client: client, UserID: "client:" + client, Scopes: scopes}
+	}
+	admin := with(func(s *Subject) { s.Groups = []string{"admins"} })
+	tests := []struct {
+		name   string
+		path   string
+		sub    *Subject
+		effect Effect
+		reason string
+	}{
+		{"service on a plain authenticated rule", "/x", service("svc"), Deny, `rule 5 ("people"): a service client (client_credentials) passes only a rule that lists it in clients`},
+		{"person on a plain authenticated rule", "/x", alice(), Allow, ""},
+		{"person with a bearer token of a client", "/x", with(func(s *Subject) { s.Client = "svc" }), Allow, ""},
+		{"listed service", "/svc", service("batch"), Allow, ""},
+		{"unlisted service", "/svc", service("other"), Deny, `rule 0 ("svc only"): service client not one of clients [svc batch]`},
+		{"person on a clients-only rule", "/svc", alice(), Deny, `rule 0 ("svc only"): only service clients [svc batch] pass, not people`},
+		{"person whose user id looks like the service", "/svc", with(func(s *Subject) { s.UserID = "client:svc"; s.Client = "svc" }), Deny, ""},
+		{"anonymous on a clients-only rule", "/svc", nil, NeedLogin, ""},
+		{"mixed: service", "/mixed", service("svc"), Allow, ""},
+		{"mixed: admin", "/mixed", admin, Allow, ""},
+		{"mixed: other person", "/mixed", alice(), Deny, ""},
+		{"scoped: service without the scope", "/scoped", service("svc", "api.read"), Deny, ""},
+		{"scoped: service with the scope", "/scoped", service("svc", "api.write"), Allow, ""},
+		{"groups_all: a service has no groups", "/person", service("svc"), Deny, ""},
+		{"max_session_age: a service cannot sign in again", "/fresh", service("svc"), Deny, ""},
+		{"a service that claims groups is still a service", "/x", with(func(s *Subject) { s.Service = true; s.Client = "svc" }), Deny, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := p.Decide(req(tt.path), tt.sub, now)
+			if out.Effect != tt.effect {
+				t.Fatalf("effect %v (%s), want %v", out.Effect, out.Reason, tt.effect)
+			}
+			if tt.reason != "" && out.Reason != tt.reason {
+				t.Errorf("reason %q, want %q", out.Reason, tt.reason)
+			}
+			if ex := p.Explain(req(tt.path), tt.sub, now); ex.Outcome != out {
+				t.Errorf("Explain %+v, Decide %+v", ex.Outcome, out)
+			}
+		})
+	}
+	// Explain says why.
+	ex := p.Explain(req("/x"), service("svc"), now).String()
+	for _, want := range []string{`signed in: service client "svc" (client_credentials: no person)`, "clients: none listed: no"} {
+		if !strings.Contains(ex, want) {
+			t.Errorf("explanation lacks %q:\n%s", want, ex)
+		}
+	}
+}

@@ -138,6 +138,26 @@ func (r *rule) checks(sub *Subject, now time.Time) []string {
 	if sub == nil || !sub.Authenticated {
 		return []string{"signed in: no"}
 	}
+	if sub.Service {
+		c := []string{fmt.Sprintf("signed in: service client %q (client_credentials: no person)", sub.Client)}
+		if len(r.clients) == 0 {
+			c = append(c, "clients: none listed: no (a service client passes only a rule that lists it in clients)")
+		} else {
+			c = append(c, fmt.Sprintf("clients %v: %s", r.clients, yn(slices.Contains(r.clients, sub.Client))))
+		}
+		if len(r.scopes) > 0 {
+			c = append(c, fmt.Sprintf("scopes %v: %s (missing %v)", r.scopes, yn(allIn(r.scopes, sub.Scopes)), missing(r.scopes, sub.Scopes)))
+		}
+		for _, x := range []struct {
+			set  bool
+			name string
+		}{{len(r.groupsAll) > 0, "groups_all"}, {r.secondFactor, "second_factor"}, {r.maxAge > 0, "max_session_age"}} {
+			if x.set {
+				c = append(c, x.name+": no (a service client has no person to meet it)")
+			}
+		}
+		return c
+	}
 	c := []string{fmt.Sprintf("signed in: yes (user %q, id %q)", sub.Username, sub.UserID)}
 	if r.hasWho() {
 		var alt []string
@@ -151,7 +171,14 @@ func (r *rule) checks(sub *Subject, now time.Time) []string {
 			alt = append(alt, fmt.Sprintf("email_domains %v: %s (e-mail %q, verified %t)", r.domains,
 				yn(sub.EmailVerified && r.domainOK(sub.Email)), sub.Email, sub.EmailVerified))
 		}
-		c = append(c, fmt.Sprintf("one of users, groups_any, email_domains: %s", yn(r.whoOK(sub))))
+		if len(r.clients) > 0 {
+			alt = append(alt, fmt.Sprintf("clients %v: no (a person, not a service client)", r.clients))
+		}
+		kinds := "users, groups_any, email_domains"
+		if len(r.clients) > 0 {
+			kinds += ", clients"
+		}
+		c = append(c, fmt.Sprintf("one of %s: %s", kinds, yn(r.whoOK(sub))))
 		for _, a := range alt {
 			c = append(c, "  "+a)
 		}

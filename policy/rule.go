@@ -68,11 +68,17 @@ type Rule struct {
 	Decision Decision
 
 	// The requirements below apply only to DecisionAuthenticated rules.
-	// Users, GroupsAny and EmailDomains say who may pass: when any of them
-	// is set, the subject must be one of Users, or be in one of GroupsAny,
-	// or have a verified e-mail address in one of EmailDomains — one
-	// suffices. GroupsAll, Scopes, SecondFactor and MaxSessionAge must
-	// each hold as well.
+	// Users, GroupsAny, EmailDomains and Clients say who may pass: when
+	// any of them is set, the subject must be one of Users, or be in one
+	// of GroupsAny, or have a verified e-mail address in one of
+	// EmailDomains, or be a service client in Clients — one suffices.
+	// GroupsAll, Scopes, SecondFactor and MaxSessionAge must each hold as
+	// well.
+	//
+	// An authenticated rule admits people. A service client (a
+	// client_credentials token, which acts for no person) passes only a
+	// rule that lists it in Clients; every other authenticated rule denies
+	// it.
 
 	// Users lists users by UserID (exact) or Username (case-insensitive).
 	Users []string
@@ -83,6 +89,9 @@ type Rule struct {
 	// EmailDomains lists e-mail domains (compared case-insensitively;
 	// subdomains are not included). Only a verified address counts.
 	EmailDomains []string
+	// Clients lists service clients by client id: client_credentials
+	// tokens of these clients pass the rule. People never match it.
+	Clients []string
 	// Scopes the subject must hold, all of them (from the bearer token, or
 	// granted to the session).
 	Scopes []string
@@ -98,7 +107,7 @@ type Rule struct {
 // hasRequirements reports whether any requirement field is set.
 func (r *Rule) hasRequirements() bool {
 	return len(r.Users) > 0 || len(r.GroupsAny) > 0 || len(r.GroupsAll) > 0 ||
-		len(r.EmailDomains) > 0 || len(r.Scopes) > 0 || r.SecondFactor || r.MaxSessionAge != 0
+		len(r.EmailDomains) > 0 || len(r.Clients) > 0 || len(r.Scopes) > 0 || r.SecondFactor || r.MaxSessionAge != 0
 }
 
 // Request is what a decision looks at.
@@ -120,7 +129,14 @@ type Request struct {
 // Authenticated false, is anonymous.
 type Subject struct {
 	Authenticated bool
-	UserID        string
+	// Service marks a service client: a client_credentials token, the
+	// client acting for itself. It passes only rules that list Client in
+	// Clients; its user fields are empty.
+	Service bool
+	// Client is the OAuth client id of the bearer token the request
+	// carries; "" for a browser session.
+	Client string
+	UserID string
 	Username      string
 	Email         string
 	// EmailVerified must be true for EmailDomains to be met.

@@ -224,7 +224,7 @@ func (g *Gateway) bearer(ctx context.Context, tok string) (*principal, authResul
 		// client_credentials: the client itself, no user and no user
 		// headers. "client:" keeps its id apart from user ids in rules.
 		p = &principal{
-			subject: policy.Subject{Authenticated: true, UserID: "client:" + c.ClientID},
+			subject: policy.Subject{Authenticated: true, Service: true, Client: c.ClientID, UserID: "client:" + c.ClientID},
 			service: true, asserts: &assertCache{},
 		}
 	} else {
@@ -242,6 +242,7 @@ func (g *Gateway) bearer(ctx context.Context, tok string) (*principal, authResul
 		}
 	}
 	p.subject.Scopes = strings.Fields(c.Scope)
+	p.subject.Client = c.ClientID
 	p.sid = c.Sid
 	p.jti, p.gid = c.Jti, c.Gid
 	p.token = []string{tok}

@@ -341,7 +341,9 @@ func TestGateway_Bearer(t *testing.T) {
 		{"read scope reads", "GET", "api.test", read, http.StatusOK, "alice", ""},
 		{"read scope cannot write", "POST", "api.test", read, http.StatusForbidden, "", ""},
 		{"write scope writes", "POST", "api.test", write, http.StatusOK, "alice", ""},
-		{"service token", "GET", "api.test", service, http.StatusOK, "", ""},
+		{"service token on a rule for people", "GET", "api.test", service, http.StatusForbidden, "", ""},
+		{"service token on a rule naming it", "GET", "api.test/svc", service, http.StatusOK, "", ""},
+		{"person on a rule naming only a service", "GET", "api.test/svc", read, http.StatusForbidden, "", ""},
 		{"expired", "GET", "api.test", expired, http.StatusUnauthorized, "", "invalid_token"},
 		{"revoked", "GET", "api.test", revokedTok, http.StatusUnauthorized, "", "invalid_token"},
 		{"an ID token is not an access token", "GET", "api.test", idToken, http.StatusUnauthorized, "", "invalid_token"},
@@ -350,7 +352,11 @@ func TestGateway_Bearer(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := e.do(c.method, e.url(c.host, "/v1/things"), nil, auth(c.tok))
+			host, path, ok := strings.Cut(c.host, "/")
+			if path = "/" + path; !ok {
+				path = "/v1/things"
+			}
+			r := e.do(c.method, e.url(host, path), nil, auth(c.tok))
 			if r.status != c.status {
 				t.Fatalf("status %d, want %d", r.status, c.status)
 			}

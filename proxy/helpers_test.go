@@ -158,6 +158,7 @@ func testRules() []config.Rule {
 			GroupsAny: []string{"admins"}, MaxSessionAge: config.Duration(time.Hour)},
 		{Name: "step-up", Hosts: []string{"app.test"}, PathPrefix: "/secure", Decision: "authenticated", SecondFactor: true},
 		{Name: "app", Hosts: []string{"app.test", "*.wild.test"}, Decision: "authenticated"},
+		{Name: "api-svc", Hosts: []string{"api.test"}, PathPrefix: "/svc", Decision: "authenticated", Clients: []string{"svc"}, Scopes: []string{"api.read"}},
 		{Name: "api-write", Hosts: []string{"api.test"}, Methods: []string{"POST"}, Decision: "authenticated", Scopes: []string{"api.write"}},
 		{Name: "api", Hosts: []string{"api.test"}, Decision: "authenticated", Scopes: []string{"api.read"}},
 		{Name: "fa", Hosts: []string{"fa.test"}, PathPrefix: "/staff", Decision: "authenticated", GroupsAny: []string{"staff"}},
