@@ -22,6 +22,8 @@ Prints which gateway rule decides a request and why.
   --method METHOD    HTTP method (default GET)
   --user LOGIN       a user of the configuration file, by username, e-mail or id;
                      omit for an anonymous request
+  --client ID        the OAuth client of the bearer token; without --user, a
+                     service client's own token (client_credentials: no person)
   --ip ADDR          client address (default 127.0.0.1)
   --scopes a,b       scopes the request holds (from a bearer token or the session)
   --amr pwd,otp      authentication methods of the sign-in (default pwd)
@@ -41,6 +43,7 @@ func policyCmd(args []string, getenv func(string) string, stdout, stderr io.Writ
 	rawURL := fs.String("url", "", "")
 	method := fs.String("method", "GET", "")
 	login := fs.String("user", "", "")
+	client := fs.String("client", "", "")
 	ip := fs.String("ip", "127.0.0.1", "")
 	scopes := fs.String("scopes", "", "")
 	amr := fs.String("amr", "pwd", "")
@@ -92,11 +95,20 @@ func policyCmd(args []string, getenv func(string) string, stdout, stderr io.Writ
 		if cu.Disabled {
 			fmt.Fprintf(stdout, "note: %s is disabled and cannot sign in\n", cu.Username)
 		}
+		sub.Client = *client
+	} else if *client != "" {
+		sub = &policy.Subject{
+			Authenticated: true, Service: true, Client: *client, UserID: "client:" + *client,
+			Scopes: splitList(*scopes),
+		}
 	}
 	fmt.Fprintf(stdout, "%s %s://%s%s", req.Method, u.Scheme, u.Host, normPath)
-	if sub != nil {
+	switch {
+	case sub != nil && sub.Service:
+		fmt.Fprintf(stdout, " as service client %s\n", sub.Client)
+	case sub != nil:
 		fmt.Fprintf(stdout, " as %s\n", sub.Username)
-	} else {
+	default:
 		fmt.Fprintln(stdout, " (anonymous)")
 	}
 	fmt.Fprint(stdout, p.Explain(req, sub, now).String())

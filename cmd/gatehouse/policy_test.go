@@ -30,9 +30,19 @@ gateway:
       path_prefix: /admin
       decision: authenticated
       groups_any: [admins]
+    - name: jobs
+      hosts: [app.example.com]
+      path_prefix: /jobs
+      decision: authenticated
+      clients: [svc]
     - name: app
       hosts: [app.example.com]
       decision: authenticated
+oidc:
+  clients:
+    - client_id: svc
+      client_secret: 0123456789abcdef0123456789abcdef
+      grant_types: [client_credentials]
 `
 
 func writeConfig(t *testing.T, body string) string {
@@ -56,7 +66,13 @@ func TestPolicyExplain(t *testing.T) {
 		{"admin refused", []string{"--user", "bob", "--url", "https://app.example.com/admin"},
 			[]string{`rule 1 ("admin")`, "deny"}},
 		{"anonymous needs login", []string{"--url", "https://app.example.com/"},
-			[]string{"(anonymous)", `rule 2 ("app")`}},
+			[]string{"(anonymous)", `rule 3 ("app")`}},
+		{"a service client is not a person", []string{"--client", "svc", "--url", "https://app.example.com/"},
+			[]string{"as service client svc", `rule 3 ("app")`, `signed in: service client "svc"`, "clients: none listed: no", "decision: deny"}},
+		{"a service client on a rule naming it", []string{"--client", "svc", "--url", "https://app.example.com/jobs/1"},
+			[]string{`rule 2 ("jobs")`, "clients [svc]: yes", "decision: allow"}},
+		{"a person on a rule naming only a client", []string{"--user", "alice", "--client", "svc", "--url", "https://app.example.com/jobs/1"},
+			[]string{"as alice", "only service clients [svc] pass, not people", "decision: deny"}},
 		{"public path", []string{"--url", "https://app.example.com/health"},
 			[]string{`rule 0 ("health")`, "allow"}},
 		{"other host falls to default deny", []string{"--user", "alice", "--url", "https://other.example.com/"},
