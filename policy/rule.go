@@ -135,10 +135,10 @@ type Subject struct {
 	Service bool
 	// Client is the OAuth client id of the bearer token the request
 	// carries; "" for a browser session.
-	Client string
-	UserID string
-	Username      string
-	Email         string
+	Client   string
+	UserID   string
+	Username string
+	Email    string
 	// EmailVerified must be true for EmailDomains to be met.
 	EmailVerified bool
 	Groups        []string
