@@ -78,6 +78,8 @@ func newGatewayEnv(t *testing.T, mutate func(*config.Config)) *gwEnv {
 		c.Gateway.Rules = []config.Rule{
 			{Name: "admin", Hosts: []string{"app.example.com"}, PathPrefix: "/admin", Decision: "authenticated", GroupsAny: []string{"admins"}},
 			{Name: "app", Hosts: []string{"app.example.com", "*.apps.example.com"}, Decision: "authenticated"},
+			{Name: "api-jobs", Hosts: []string{"api.example.com"}, PathPrefix: "/v1/jobs", Decision: "authenticated",
+				Clients: []string{"svc"}, Scopes: []string{"api.read"}},
 			{Name: "api", Hosts: []string{"api.example.com"}, Decision: "authenticated", Scopes: []string{"api.read"}},
 			{Name: "fa", Hosts: []string{"fa.example.com"}, Decision: "authenticated", GroupsAny: []string{"staff"}},
 		}
@@ -311,17 +313,26 @@ func TestGateway_BearerTokens(t *testing.T) {
 	noScope := body["access_token"].(string)
 	user := e.signInRP(e.oidcEnv.browser(), e.rp("trusted", trustedSecret, rpCallback, "openid", "api.read"), asAlice)
 	b := e.browser()
-	call := func(tok string) resp {
-		return e.fetch(b, "GET", e.app("api.example.com", "/v1/items"), nil, map[string]string{"Authorization": "Bearer " + tok})
+	callPath := func(tok, path string) resp {
+		return e.fetch(b, "GET", e.app("api.example.com", path), nil, map[string]string{"Authorization": "Bearer " + tok})
 	}
-	if r := call(svcToken); r.status != http.StatusOK {
-		t.Fatalf("service token: %d", r.status)
+	call := func(tok string) resp { return callPath(tok, "/v1/items") }
+	// A service token is not a signed-in person: only a rule naming its
+	// client lets it through.
+	if r := call(svcToken); r.status != http.StatusForbidden {
+		t.Fatalf("service token on a rule for people: %d", r.status)
+	}
+	if r := callPath(svcToken, "/v1/jobs/1"); r.status != http.StatusOK {
+		t.Fatalf("service token on a rule naming it: %d", r.status)
 	}
 	if h, _ := e.up.seen(); h.Get(proxy.HeaderForwardedUser) != "" || h.Get("Authorization") == "" {
 		t.Errorf("service token upstream headers: %v", h)
 	}
-	if r := call(noScope); r.status != http.StatusForbidden {
+	if r := callPath(noScope, "/v1/jobs/1"); r.status != http.StatusForbidden {
 		t.Fatalf("token without api.read: %d", r.status)
+	}
+	if r := callPath(user.tok.AccessToken, "/v1/jobs/1"); r.status != http.StatusForbidden {
+		t.Fatalf("a person's token on a rule naming only a service client: %d", r.status)
 	}
 	if r := call(user.tok.AccessToken); r.status != http.StatusOK || r.body != "app says hello to alice" {
 		t.Fatalf("user token: %d %q", r.status, r.body)
