@@ -13,10 +13,10 @@ import (
 	"github.com/gatehouse-sso/gatehouse/store"
 )
 
-// barrierStore holds every read of an authorization code record until n
-// reads are waiting, then lets them all go: n redemptions of one code have
-// then all seen the code before any of them goes on, the worst
-// interleaving, on every run.
+// barrierStore holds the answer of every read of an authorization code
+// record until n reads have been made, then lets them all go: n
+// redemptions of one code have then all read the code before any of them
+// goes on, the worst interleaving, on every run.
 type barrierStore struct {
 	store.Store
 	n       int
@@ -30,7 +30,9 @@ func newBarrierStore(st store.Store, n int) *barrierStore {
 }
 
 func (b *barrierStore) Get(ctx context.Context, key string) ([]byte, error) {
+	v, err := b.Store.Get(ctx, key)
 	if strings.HasPrefix(key, "idp/code/") {
+		// The read is done; it returns only once every reader has read.
 		b.mu.Lock()
 		b.waiting++
 		if b.waiting == b.n {
@@ -43,7 +45,7 @@ func (b *barrierStore) Get(ctx context.Context, key string) ([]byte, error) {
 			return nil, ctx.Err()
 		}
 	}
-	return b.Store.Get(ctx, key)
+	return v, err
 }
 
 // TestCodeGrant_ConcurrentRedemptionHasOneWinner redeems one code with n
