@@ -184,7 +184,8 @@ func (*FormPostPage) template() string   { return "form_post" }
 // page is a type above, its template() line and an entry here.
 func views() []View {
 	return []View{&LoginPage{}, &FactorPage{}, &LogoutPage{}, &SignedOutPage{}, &HomePage{},
-		&ErrorPage{}, &ConsentPage{}, &ConsentsPage{}, &EndSessionPage{}, &ContinuePage{}, &FormPostPage{}}
+		&ErrorPage{}, &ConsentPage{}, &ConsentsPage{}, &EndSessionPage{}, &ContinuePage{}, &FormPostPage{},
+		&DeniedPage{}, &AppSignedOutPage{}}
 }
 
 // ScopeView is one permission shown on the consent page.

@@ -35,6 +35,8 @@ func sample() []View {
 		&EndSessionPage{Frame: f(), Client: "App", User: user, Action: "/end", Fields: []Field{{Name: "state", Value: "s"}}},
 		&ContinuePage{Frame: f(), Target: "/cb", Client: "App"},
 		&FormPostPage{Frame: f(), Target: "/cb", Fields: []Field{{Name: "code", Value: "c"}}},
+		&DeniedPage{Frame: f(), User: user, SwitchURL: "/.gatehouse/start?rd=%2Fx&switch_user=1", SignOutURL: "/.gatehouse/logout"},
+		&AppSignedOutPage{Frame: f(), SignInURL: "/.gatehouse/start?rd=%2F"},
 	}
 }
 
