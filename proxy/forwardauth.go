@@ -126,6 +126,17 @@ func (g *Gateway) forwardAuth(w http.ResponseWriter, r *http.Request, f flavour,
 	case policy.NeedLogin, policy.Reauthenticate:
 		g.faSignIn(w, r, f, hostport, path, rawQuery, out.Effect)
 	default:
+		if f != nginx && wantsHTML(r) {
+			// Traefik and Caddy relay a refusal's body to the browser:
+			// Gatehouse's not-allowed page. (nginx drops it; its recipe
+			// sends error_page 403 to /.gatehouse/denied.)
+			rd := rawPath
+			if rawQuery != "" {
+				rd += "?" + rawQuery
+			}
+			g.o.Pages.Render(w, http.StatusForbidden, g.deniedPage(p, rd))
+			return
+		}
 		empty(w, http.StatusForbidden)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse-sso/gatehouse/internal/oidcrp"
 	"github.com/gatehouse-sso/gatehouse/policy"
 	"github.com/gatehouse-sso/gatehouse/store"
+	"github.com/gatehouse-sso/gatehouse/web"
 )
 
 // ClientID is the client id of the gateway's internal OIDC client, which
@@ -56,6 +57,7 @@ type Revocations interface {
 // Pages renders error pages for browsers; *web.Renderer implements it.
 type Pages interface {
 	Error(w http.ResponseWriter, status int, message string)
+	Render(w http.ResponseWriter, status int, v web.View)
 }
 
 // Options are the dependencies and settings of a Gateway.
@@ -367,12 +369,14 @@ func hostKey(h string) (string, bool) {
 
 // Reserved paths on app hosts.
 const (
-	reserved     = "/.gatehouse/"
-	pathStart    = reserved + "start"
-	pathCallback = reserved + "callback"
-	pathHandoff  = reserved + "session"
-	pathLogout   = reserved + "logout"
-	pathAuth     = reserved + "auth"
+	reserved      = "/.gatehouse/"
+	pathStart     = reserved + "start"
+	pathCallback  = reserved + "callback"
+	pathHandoff   = reserved + "session"
+	pathLogout    = reserved + "logout"
+	pathDenied    = reserved + "denied"
+	pathSignedOut = reserved + "signed-out"
+	pathAuth      = reserved + "auth"
 )
 
 // Dispatch returns the main handler: requests for Gatehouse's own host go
@@ -480,7 +484,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.signIn(w, r, path, out.Effect)
 	default:
 		g.log.InfoContext(ctx, "gateway: request denied", "host", host, "reason", out.Reason)
-		g.fail(w, r, http.StatusForbidden, "You do not have access to this page.")
+		g.denied(w, r, p, path, r.URL.RawQuery)
 	}
 }
 

@@ -283,7 +283,7 @@ func TestGateway_LogoutEvictsAtOnce(t *testing.T) {
 		r := e.do("GET", e.url("app.test", "/.gatehouse/logout"), nil, browser, c)
 		loc := must(t, r.header.Get("Location"))
 		if r.status != http.StatusFound || loc.Path != "/end_session" || loc.Query().Get("client_id") != ClientID ||
-			loc.Query().Get("post_logout_redirect_uri") != e.url("app.test", "/") {
+			loc.Query().Get("post_logout_redirect_uri") != e.url("app.test", "/.gatehouse/signed-out") {
 			t.Fatalf("logout: %d %s", r.status, loc)
 		}
 		if r := e.do("GET", e.url("app.test", "/docs"), nil, browser, c); r.status != http.StatusFound {

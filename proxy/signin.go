@@ -94,7 +94,7 @@ func ClientRedirectURLs(publicURL string, g config.Gateway) (redirects, postLogo
 		}
 		origin := pub.Scheme + "://" + h + port
 		redirects = append(redirects, origin+pathCallback)
-		postLogout = append(postLogout, origin+"/")
+		postLogout = append(postLogout, origin+pathSignedOut)
 	}
 	return redirects, postLogout, nil
 }
@@ -120,7 +120,7 @@ func (g *Gateway) internal(w http.ResponseWriter, r *http.Request, host, path st
 	h := w.Header()
 	h["Cache-Control"] = noStore
 	switch path {
-	case pathStart, pathCallback, pathHandoff:
+	case pathStart, pathCallback, pathHandoff, pathSignedOut:
 		if r.Method != http.MethodGet {
 			h.Set("Allow", "GET")
 			g.fail(w, r, http.StatusMethodNotAllowed, "This address only answers GET.")
@@ -142,6 +142,10 @@ func (g *Gateway) internal(w http.ResponseWriter, r *http.Request, host, path st
 		g.handoff(w, r, host)
 	case pathLogout:
 		g.logout(w, r, host)
+	case pathDenied:
+		g.deniedHandler(w, r, host)
+	case pathSignedOut:
+		g.signedOut(w, r)
 	default:
 		g.fail(w, r, http.StatusNotFound, "There is nothing at this address.")
 	}
@@ -165,7 +169,11 @@ func (g *Gateway) start(w http.ResponseWriter, r *http.Request, host string) {
 		return
 	}
 	var params url.Values
-	if p, res := g.authenticate(ctx, r, host, false); res == authOK {
+	if r.URL.Query().Get("switch_user") == "1" {
+		// "Sign in as someone else" (the not-allowed page): the IdP asks
+		// for credentials even though a session exists.
+		params = url.Values{"prompt": {"login"}}
+	} else if p, res := g.authenticate(ctx, r, host, false); res == authOK {
 		rdPath, _, _ := strings.Cut(rd, "?")
 		if np, err := policy.NormalizePath(rdPath); err == nil {
 			out := g.pol.Decide(policy.Request{Host: host, Path: np, Method: http.MethodGet,
@@ -422,7 +430,7 @@ func (g *Gateway) handoff(w http.ResponseWriter, r *http.Request, host string) {
 // logout ends the app session of the request, clears the app cookie and
 // sends the browser to the IdP's end_session, which ends the SSO session
 // (and with it the app sessions on other hosts) and returns to this
-// host's home page when that is registered.
+// host's signed-out page when that is registered.
 func (g *Gateway) logout(w http.ResponseWriter, r *http.Request, host string) {
 	ctx := r.Context()
 	if raw := cookieValue(r.Header, g.cookieName); raw != "" {
@@ -437,7 +445,7 @@ func (g *Gateway) logout(w http.ResponseWriter, r *http.Request, host string) {
 	g.clearAppCookie(w)
 	v := url.Values{"client_id": {g.rp.ClientID()}}
 	if g.hosts.exact[host] || host == g.own {
-		v.Set("post_logout_redirect_uri", g.origin(host)+"/")
+		v.Set("post_logout_redirect_uri", g.origin(host)+pathSignedOut)
 	}
 	redirect(w, strings.TrimSuffix(g.issuer, "/")+"/end_session?"+v.Encode())
 }
