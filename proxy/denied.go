@@ -56,9 +56,14 @@ func (g *Gateway) deniedPage(p *principal, rd string) *web.DeniedPage {
 // not-allowed page for a proxy that cannot relay forward-auth's own
 // answer (nginx: error_page 403 to a location that proxies here). The
 // refused page comes from X-Original-URL when a trusted proxy sends it,
-// else from rd; either must be on this host.
+// else from rd; either must be on this host. Other clients than browsers
+// get an empty 403.
 func (g *Gateway) deniedHandler(w http.ResponseWriter, r *http.Request, host string) {
 	ctx := r.Context()
+	if !wantsHTML(r) {
+		empty(w, http.StatusForbidden)
+		return
+	}
 	var p *principal
 	if q, res := g.authenticate(ctx, r, host, false); res == authOK {
 		p = q
