@@ -69,30 +69,43 @@ func TestExamples_ForwardAuthConfigIsValid(t *testing.T) {
 // forward-auth answer, overwrites every identity header a client could
 // send, and talks to Gatehouse where forward-auth.yaml listens.
 func TestExamples_NginxMatchesGatehouse(t *testing.T) {
-	conf := example(t, "nginx/nginx.conf")
-	var copied []string
-	for _, m := range regexp.MustCompile(`\$upstream_http_([a-z_]+)`).FindAllStringSubmatch(conf, -1) {
-		if m[1] != "x_gatehouse_location" {
-			copied = append(copied, strings.ReplaceAll(m[1], "_", "-"))
+	for _, name := range []string{"nginx/nginx.conf", "nginx/gatehouse.conf"} {
+		conf := example(t, name)
+		var copied []string
+		for _, m := range regexp.MustCompile(`\$upstream_http_([a-z_]+)`).FindAllStringSubmatch(conf, -1) {
+			if m[1] != "x_gatehouse_location" {
+				copied = append(copied, strings.ReplaceAll(m[1], "_", "-"))
+			}
+		}
+		if got, want := lower(copied), lower(answerHeaders); !slices.Equal(got, want) {
+			t.Errorf("%s copies %q from the auth answer; want %q", name, got, want)
+		}
+		var set []string
+		for _, m := range regexp.MustCompile(`(?m)^\s*proxy_set_header\s+(\S+)`).FindAllStringSubmatch(conf, -1) {
+			set = append(set, strings.ToLower(m[1]))
+		}
+		for _, id := range identityNames {
+			if !slices.Contains(set, id) {
+				t.Errorf("%s never sets %s, so a client's copy would reach the app", name, id)
+			}
+		}
+		if !strings.Contains(conf, "server "+forwardAuthConfig(t).Server.Listen+";") {
+			t.Errorf("%s's upstream gatehouse is not forward-auth.yaml's listen address", name)
+		}
+		if !strings.Contains(conf, "underscores_in_headers off;") {
+			t.Errorf("%s must keep underscores_in_headers off", name)
+		}
+		if !strings.Contains(conf, "error_page 403 = @gh_denied;") || !strings.Contains(conf, "rewrite ^ /.gatehouse/denied? break;") {
+			t.Errorf("%s does not send refusals to Gatehouse's not-allowed page", name)
 		}
 	}
-	if got, want := lower(copied), lower(answerHeaders); !slices.Equal(got, want) {
-		t.Errorf("nginx.conf copies %q from the auth answer; want %q", got, want)
+	// The host variant listens where forward-auth.yaml's public_url says.
+	pub, err := url.Parse(forwardAuthConfig(t).Server.PublicURL)
+	if err != nil {
+		t.Fatal(err)
 	}
-	var set []string
-	for _, m := range regexp.MustCompile(`(?m)^\s*proxy_set_header\s+(\S+)`).FindAllStringSubmatch(conf, -1) {
-		set = append(set, strings.ToLower(m[1]))
-	}
-	for _, name := range identityNames {
-		if !slices.Contains(set, name) {
-			t.Errorf("nginx.conf never sets %s, so a client's copy would reach the app", name)
-		}
-	}
-	if !strings.Contains(conf, "server "+forwardAuthConfig(t).Server.Listen+";") {
-		t.Errorf("nginx.conf's upstream gatehouse is not forward-auth.yaml's listen address")
-	}
-	if !strings.Contains(conf, "underscores_in_headers off;") {
-		t.Errorf("nginx.conf must keep underscores_in_headers off")
+	if !strings.Contains(example(t, "nginx/gatehouse.conf"), "listen "+pub.Port()+" default_server;") {
+		t.Errorf("nginx/gatehouse.conf does not listen on public_url's port %s", pub.Port())
 	}
 }
 

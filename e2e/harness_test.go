@@ -179,7 +179,13 @@ type connCounter struct {
 
 func newConnCounter(t *testing.T, target string) *connCounter {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return newConnCounterAt(t, "127.0.0.1:0", target)
+}
+
+// newConnCounterAt is newConnCounter listening on addr.
+func newConnCounterAt(t *testing.T, addr, target string) *connCounter {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatalf("relay: %v", err)
 	}
@@ -255,6 +261,23 @@ func newUpstream(t *testing.T) *upstream {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(seen{Method: r.Method, Host: r.Host, URI: r.RequestURI, Header: r.Header})
 	}))
+	t.Cleanup(u.srv.Close)
+	return u
+}
+
+// newUpstreamAt is newUpstream listening on addr.
+func newUpstreamAt(t *testing.T, addr string) *upstream {
+	t.Helper()
+	u := newUpstream(t)
+	u.srv.Close()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("upstream on %s: %v", addr, err)
+	}
+	u.srv = httptest.NewUnstartedServer(u.srv.Config.Handler)
+	u.srv.Listener.Close()
+	u.srv.Listener = l
+	u.srv.Start()
 	t.Cleanup(u.srv.Close)
 	return u
 }

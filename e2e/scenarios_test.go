@@ -91,14 +91,28 @@ func (s *stack) signIn(t *testing.T, b *browser, target string, u user) response
 	if r.status != http.StatusFound || !strings.HasPrefix(loc, s.app+"/.gatehouse/start?rd=") {
 		t.Fatalf("anonymous GET %s: %d, Location %q; want 302 to /.gatehouse/start", target, r.status, loc)
 	}
-	next := resolve(t, target, loc)
+	visited := s.follow(t, b, resolve(t, target, loc), target, u)
+	// The sign-in went the whole way through the proxy.
+	for _, want := range []string{s.app + "/.gatehouse/start?", s.auth + "/login", s.app + "/.gatehouse/callback?"} {
+		if !slices.ContainsFunc(visited, func(v string) bool { return strings.HasPrefix(v, want) }) {
+			t.Errorf("sign-in never visited %s…; went through %q", want, visited)
+		}
+	}
+	return b.get(target, nil)
+}
+
+// follow drives a browser from next through a sign-in as u (the IdP's
+// redirects, its sign-in form, the callback) until it is sent to target,
+// and returns the URLs it visited.
+func (s *stack) follow(t *testing.T, b *browser, next, target string, u user) []string {
+	t.Helper()
 	var visited []string
 	for range 16 {
 		if next == target {
 			break
 		}
 		visited = append(visited, next)
-		r = b.get(next, nil)
+		r := b.get(next, nil)
 		switch {
 		case r.status == http.StatusFound || r.status == http.StatusSeeOther:
 			next = resolve(t, next, r.header.Get("Location"))
@@ -123,13 +137,7 @@ func (s *stack) signIn(t *testing.T, b *browser, target string, u user) response
 	if next != target {
 		t.Fatalf("sign-in did not come back to %s; went through %q", target, visited)
 	}
-	// The sign-in went the whole way through the proxy.
-	for _, want := range []string{s.app + "/.gatehouse/start?", s.auth + "/login", s.app + "/.gatehouse/callback?"} {
-		if !slices.ContainsFunc(visited, func(v string) bool { return strings.HasPrefix(v, want) }) {
-			t.Errorf("sign-in never visited %s…; went through %q", want, visited)
-		}
-	}
-	return b.get(target, nil)
+	return visited
 }
 
 // identityNames are the identity headers (lower case, '-' for '_') that
@@ -382,6 +390,58 @@ func (s *stack) exercise(t *testing.T) {
 				}
 			}
 		})
+	})
+
+	t.Run("RefusedBrowserSeesGatehousesPage", func(t *testing.T) {
+		b := s.browser(t)
+		if r := s.signIn(t, b, s.app+"/docs", bob); r.status != http.StatusOK {
+			t.Fatalf("bob on /docs: %d", r.status)
+		}
+		notForwarded(t, func() {
+			r := b.get(s.app+"/admin/users?id=7", nil)
+			link := regexp.MustCompile(`<a id="switch-user" href="([^"]+)"`).FindStringSubmatch(r.body)
+			if r.status != http.StatusForbidden || !strings.Contains(r.body, "You are signed in as <strong>bob</strong>") || link == nil {
+				t.Fatalf("bob on /admin/users: %d %.600s; want 403 with Gatehouse's not-allowed page", r.status, r.body)
+			}
+			if got, want := html.UnescapeString(link[1]), "/.gatehouse/start?rd=%2Fadmin%2Fusers%3Fid%3D7&switch_user=1"; got != want {
+				t.Errorf("sign in as someone else: %q, want %q", got, want)
+			}
+			// API clients get no page.
+			if r := b.do(http.MethodGet, s.app+"/admin/users", "", apiAccept); r.status != http.StatusForbidden || r.body != "" {
+				t.Errorf("bob on /admin/users as an API client: %d %.200q", r.status, r.body)
+			}
+		})
+		// "Sign in as someone else": the IdP asks for credentials although
+		// bob has a session; alice signs in and lands on the refused page.
+		target := s.app + "/admin/users?id=7"
+		s.follow(t, b, s.app+"/.gatehouse/start?rd=%2Fadmin%2Fusers%3Fid%3D7&switch_user=1", target, alice)
+		r := b.get(target, nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("alice on /admin/users after switching: %d %.300s", r.status, r.body)
+		}
+		checkIdentity(t, r.seen(t), identityOf(alice))
+	})
+
+	t.Run("SignOutSaysSignedOut", func(t *testing.T) {
+		b := s.browser(t)
+		if r := s.signIn(t, b, s.app+"/docs", bob); r.status != http.StatusOK {
+			t.Fatalf("bob on /docs: %d", r.status)
+		}
+		next := s.app + "/.gatehouse/logout"
+		var r response
+		for range 8 {
+			r = b.get(next, nil)
+			if r.status != http.StatusFound && r.status != http.StatusSeeOther {
+				break
+			}
+			next = resolve(t, next, r.header.Get("Location"))
+		}
+		if next != s.app+"/.gatehouse/signed-out" || r.status != http.StatusOK || !strings.Contains(r.body, "You are signed out") {
+			t.Fatalf("sign-out ended at %s: %d %.400s; want %s/.gatehouse/signed-out saying so", next, r.status, r.body, s.app)
+		}
+		if r := b.get(s.app+"/docs", nil); r.status != http.StatusFound {
+			t.Errorf("after sign-out, /docs: %d; want 302 to sign in", r.status)
+		}
 	})
 
 	t.Run("ProxyKeepsConnectionsToGatehouseAlive", func(t *testing.T) {
