@@ -20,6 +20,10 @@ type Frame struct {
 	Brand Brand
 	// Nonce is set by Render for pages with an inline script.
 	Nonce string
+	// Assets is the path the stylesheet is served under ("/static/" when
+	// empty). Pages on app hosts use the gateway's /.gatehouse/static/:
+	// /static/ there belongs to the app.
+	Assets string
 }
 
 func (f *Frame) frame() *Frame { return f }

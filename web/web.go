@@ -139,12 +139,16 @@ func policy(targets []string, nonce, styleHash, imgOrigin string) string {
 }
 
 // Static serves the embedded assets under /static/.
-func Static() http.Handler {
+func Static() http.Handler { return StaticUnder("/static/") }
+
+// StaticUnder serves the embedded assets under prefix (a path ending in
+// "/"; see Frame.Assets).
+func StaticUnder(prefix string) http.Handler {
 	sub, err := fs.Sub(staticFS, "static")
 	if err != nil {
 		panic(err) // the embed directive guarantees the folder
 	}
-	fsrv := http.StripPrefix("/static/", http.FileServerFS(sub))
+	fsrv := http.StripPrefix(prefix, http.FileServerFS(sub))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		w.Header().Set("X-Content-Type-Options", "nosniff")

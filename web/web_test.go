@@ -94,3 +94,29 @@ func TestStatic(t *testing.T) {
 		t.Fatalf("css: %d %q", res.StatusCode, res.Header.Get("Content-Type"))
 	}
 }
+
+// TestAssets: a page names its stylesheet under Frame.Assets, and
+// StaticUnder serves it there.
+func TestAssets(t *testing.T) {
+	r := newRenderer(t, Brand{})
+	rec := httptest.NewRecorder()
+	r.Render(rec, http.StatusOK, &ErrorPage{Frame: Frame{Title: "T", Assets: "/.gatehouse/static/"}, Message: "m"})
+	if !strings.Contains(rec.Body.String(), `href="/.gatehouse/static/gatehouse.css"`) {
+		t.Fatalf("stylesheet not under Assets: %s", rec.Body.String())
+	}
+	rec = httptest.NewRecorder()
+	r.Render(rec, http.StatusOK, &ErrorPage{Frame: Frame{Title: "T"}, Message: "m"})
+	if !strings.Contains(rec.Body.String(), `href="/static/gatehouse.css"`) {
+		t.Fatalf("default stylesheet path: %s", rec.Body.String())
+	}
+	srv := httptest.NewServer(StaticUnder("/.gatehouse/static/"))
+	defer srv.Close()
+	res, err := http.Get(srv.URL + "/.gatehouse/static/gatehouse.css")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(res.Header.Get("Content-Type"), "text/css") {
+		t.Fatalf("css: %d %q", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+}
