@@ -37,7 +37,7 @@ func (g *Gateway) denied(w http.ResponseWriter, r *http.Request, p *principal, p
 func (g *Gateway) deniedPage(p *principal, rd string) *web.DeniedPage {
 	page := &web.DeniedPage{
 		// The sign-out form's answer redirects to the IdP's end_session.
-		Frame:      web.Frame{Title: "Not allowed", FormTargets: []string{g.ownOrigin}},
+		Frame:      web.Frame{Title: "Not allowed", FormTargets: []string{g.ownOrigin}, Assets: pathStatic},
 		SwitchURL:  pathStart + "?rd=" + url.QueryEscape(rd) + "&switch_user=1",
 		SignOutURL: pathLogout,
 	}
@@ -88,7 +88,7 @@ func (g *Gateway) deniedHandler(w http.ResponseWriter, r *http.Request, host str
 // link to sign in again (not straight back into a sign-in form).
 func (g *Gateway) signedOut(w http.ResponseWriter, _ *http.Request) {
 	g.o.Pages.Render(w, http.StatusOK, &web.AppSignedOutPage{
-		Frame:     web.Frame{Title: "Signed out"},
+		Frame:     web.Frame{Title: "Signed out", Assets: pathStatic},
 		SignInURL: pathStart + "?rd=%2F",
 	})
 }

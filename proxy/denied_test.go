@@ -131,3 +131,24 @@ func TestGateway_SignedOut(t *testing.T) {
 		t.Fatalf("signed-out page: %d %.600s", r.status, r.body)
 	}
 }
+
+// TestGateway_PagesOnAppHostsLoadTheirStylesheet: Gatehouse's pages on an
+// app host name their stylesheet under /.gatehouse/static/, which the
+// gateway serves there; /static/ on an app host is the app's.
+func TestGateway_PagesOnAppHostsLoadTheirStylesheet(t *testing.T) {
+	e := newTestEnv(t, nil)
+	c := e.signIn(carol, "app.test")
+	for _, u := range []string{e.url("app.test", "/admin/x"), e.url("app.test", "/.gatehouse/signed-out"), e.url("app.test", "/.gatehouse/nothing")} {
+		r := e.do("GET", u, nil, browser, c)
+		if !strings.Contains(r.body, `href="/.gatehouse/static/gatehouse.css"`) {
+			t.Errorf("%s: %d, stylesheet not under /.gatehouse/static/: %.300s", u, r.status, r.body)
+		}
+	}
+	r := e.do("GET", e.url("app.test", "/.gatehouse/static/gatehouse.css"), nil, nil)
+	if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "text/css") || r.body == "" {
+		t.Fatalf("stylesheet on the app host: %d %q", r.status, r.header.Get("Content-Type"))
+	}
+	if r := e.do("POST", e.url("app.test", "/.gatehouse/static/gatehouse.css"), nil, nil); r.status != http.StatusMethodNotAllowed {
+		t.Fatalf("POST to an asset: %d", r.status)
+	}
+}

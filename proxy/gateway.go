@@ -54,9 +54,9 @@ type Revocations interface {
 	AccessTokenLive(ctx context.Context, jti, gid string) (bool, error)
 }
 
-// Pages renders error pages for browsers; *web.Renderer implements it.
+// Pages renders the pages the gateway shows browsers; *web.Renderer
+// implements it.
 type Pages interface {
-	Error(w http.ResponseWriter, status int, message string)
 	Render(w http.ResponseWriter, status int, v web.View)
 }
 
@@ -143,6 +143,8 @@ type Gateway struct {
 	flights    flights
 	wantTokens bool
 
+	static http.Handler // serves pathStatic
+
 	rp  *oidcrp.RP   // the gateway's client of its own IdP
 	idp *http.Client // reaches the IdP in process; nil without one
 }
@@ -184,6 +186,7 @@ func New(o Options) (*Gateway, error) {
 		faEnabled: gc.ForwardAuth.Enabled,
 		cacheTTL:  gc.SessionCacheTTL.D(),
 		hosts:     hostSet{exact: map[string]bool{}, wild: map[string]bool{}},
+		static:    web.StaticUnder(pathStatic),
 	}
 	if p := pub.Port(); p != "" {
 		g.port = ":" + p
@@ -375,6 +378,7 @@ const (
 	pathHandoff   = reserved + "session"
 	pathLogout    = reserved + "logout"
 	pathDenied    = reserved + "denied"
+	pathStatic    = reserved + "static/" // Gatehouse's page assets (web.Frame.Assets)
 	pathSignedOut = reserved + "signed-out"
 	pathAuth      = reserved + "auth"
 )

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/gatehouse-sso/gatehouse/web"
 )
 
 // stripCookies removes Gatehouse's own cookies from the Cookie header(s).
@@ -130,7 +132,8 @@ func empty(w http.ResponseWriter, status int) {
 func (g *Gateway) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	if strings.Contains(r.Header.Get("Accept"), "text/html") {
 		w.Header().Set("Cache-Control", "no-store")
-		g.o.Pages.Error(w, status, msg)
+		g.o.Pages.Render(w, status, &web.ErrorPage{Frame: web.Frame{Title: http.StatusText(status), Assets: pathStatic},
+			Status: status, Message: msg})
 		return
 	}
 	empty(w, status)

@@ -117,6 +117,15 @@ func (g *Gateway) internal(w http.ResponseWriter, r *http.Request, host, path st
 		g.forwardAuth(w, r, f, scrub(r.Header, false)) // already scrubbed: only what it found
 		return
 	}
+	if strings.HasPrefix(path, pathStatic) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			g.fail(w, r, http.StatusMethodNotAllowed, "This address only answers GET.")
+			return
+		}
+		g.static.ServeHTTP(w, r)
+		return
+	}
 	h := w.Header()
 	h["Cache-Control"] = noStore
 	switch path {
