@@ -794,8 +794,11 @@ func TestBrowser_GatewaySignIn(t *testing.T) {
 		t.Errorf("signed-in request was not direct:\n  %s", strings.Join(tr, "\n  "))
 	}
 
-	// Sign out on the app host: back at the app, which asks to sign in.
+	// Sign out on the app host: "You are signed out" there (styled, no
+	// console error), and its link signs in again.
 	b.do("sign out on the app host", chromedp.Navigate(e.app("app.example.com", "/.gatehouse/logout")))
+	b.onPage("signed out", e.app("app.example.com", "/.gatehouse/signed-out"), "You are signed out")
+	b.do("sign in again", chromedp.Click(chromedp.CSS(`a#sign-in`)))
 	b.onPage("signed out: sign in again", e.srv.URL+"/login", "Sign in")
 	b.assertClean("gateway sign-out")
 	b.takeTrail()

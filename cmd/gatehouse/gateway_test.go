@@ -287,7 +287,7 @@ func TestGateway_WildcardHostAndLogout(t *testing.T) {
 		t.Fatalf("logout: %d %s", r.status, end)
 	}
 	r = e.fetch(b, "GET", end.String(), nil, acceptHTML)
-	if r.status != http.StatusFound && r.status != http.StatusSeeOther || r.header.Get("Location") != e.app("app.example.com", "/") {
+	if r.status != http.StatusFound && r.status != http.StatusSeeOther || r.header.Get("Location") != e.app("app.example.com", "/.gatehouse/signed-out") {
 		t.Fatalf("end_session: %d %q %.200s", r.status, r.header.Get("Location"), r.body)
 	}
 	for _, u := range []string{e.app("app.example.com", "/"), wild} {
