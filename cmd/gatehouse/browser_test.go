@@ -832,3 +832,42 @@ func TestBrowser_ReturnToRegisteredURL(t *testing.T) {
 	b.onPage("signed out: at the return URL", portal.URL+"/portal/out", "portal ok")
 	b.assertClean("sign-out with a registered return URL")
 }
+
+// TestBrowser_GatewayDenied: a user a rule refuses sees Gatehouse's
+// not-allowed page on the app host, styled and without a console error or
+// CSP violation, and "Sign in as someone else" asks for credentials again
+// although a session exists, then returns to the refused page as the new
+// user.
+func TestBrowser_GatewayDenied(t *testing.T) {
+	e := newGatewayEnv(t, nil)
+	b := newBrowser(t, []*httptest.Server{e.srv},
+		chromedp.Flag("host-resolver-rules", "MAP *.example.com 127.0.0.1"))
+
+	docs := e.app("app.example.com", "/docs")
+	b.do("open the app", chromedp.Navigate(docs))
+	b.signIn(e.srv.URL, "carol", "carol-password-123")
+	b.waitFor("back on the app as carol", func(p pageState) bool {
+		return p.URL == docs && strings.TrimSpace(p.Text) == "app says hello to carol"
+	})
+	admin := e.app("app.example.com", "/admin/x?y=1")
+	b.do("open a page carol may not see", chromedp.Navigate(admin))
+	b.onPage("not-allowed page", admin, "You are signed in as carol")
+	b.assertClean("not-allowed page")
+	b.takeTrail()
+
+	b.do("sign in as someone else", chromedp.Click(chromedp.CSS(`a#switch-user`)))
+	b.signIn(e.srv.URL, "alice", alicePassword)
+	st := b.waitFor("back on the refused page as alice", func(p pageState) bool { return p.URL == admin })
+	if strings.TrimSpace(st.Text) != "app says hello to alice" {
+		b.fail("refused page after switching user: %q", st.Text)
+	}
+	b.assertClean("switch user")
+	if tr := b.takeTrail(); !trailHas(tr,
+		"GET "+e.app("app.example.com", "/.gatehouse/start?rd=%2Fadmin%2Fx%3Fy%3D1&switch_user=1"),
+		"GET "+e.issuer+"/authorize?",
+		"POST "+e.srv.URL+"/login",
+		"GET "+e.app("app.example.com", "/.gatehouse/callback?"),
+		"GET "+admin) {
+		t.Errorf("unexpected document trail:\n  %s", strings.Join(tr, "\n  "))
+	}
+}
