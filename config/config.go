@@ -409,8 +409,9 @@ const GatewayClientID = "gatehouse-gateway"
 // Gateway configures the reverse proxy, its policy and forward-auth.
 type Gateway struct {
 	// SessionCacheTTL is how long a validated session is trusted from
-	// memory before the store is asked again. Logout and revocation on the
-	// same node take effect at once. Zero disables the cache.
+	// memory before the store is asked again. Logout and revocation take
+	// effect at once on every replica (they are published on the store's
+	// revocation topic). Zero disables the cache.
 	SessionCacheTTL Duration `yaml:"session_cache_ttl"`
 	// CookieName is the base name of the cookie the gateway sets on each
 	// app host after sign-in (host-only, "__Host-" prefixed).

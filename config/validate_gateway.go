@@ -13,8 +13,9 @@ import (
 	"github.com/gatehouse-sso/gatehouse/policy"
 )
 
-// maxSessionCacheTTL is the upper bound of gateway.session_cache_ttl: a
-// session revoked on another replica stays trusted from memory this long.
+// maxSessionCacheTTL is the upper bound of gateway.session_cache_ttl:
+// revocations evict at once through the store's revocation topic, but a
+// change that is not one (a user's groups edited) shows only this late.
 const maxSessionCacheTTL = 5 * time.Minute
 
 // acme checks server.tls.acme; it is called only when server.tls.mode is
@@ -106,7 +107,7 @@ func (v *validator) gateway(c Config, publicURL *url.URL) {
 	case g.SessionCacheTTL < 0:
 		v.add("gateway.session_cache_ttl", "must not be negative (0 disables the cache)")
 	case g.SessionCacheTTL.D() > maxSessionCacheTTL:
-		v.add("gateway.session_cache_ttl", "must be at most %s: a session ended on another replica stays trusted from memory this long", maxSessionCacheTTL)
+		v.add("gateway.session_cache_ttl", "must be at most %s: a user's changed groups or name reach the gateway only this late", maxSessionCacheTTL)
 	}
 
 	if v.cookieName("gateway.cookie_name", g.CookieName) && strings.EqualFold(g.CookieName, c.Session.CookieName) {
