@@ -16,7 +16,13 @@ COPY --from=build --chown=65532:65532 /out/data /data
 VOLUME /data
 WORKDIR /data
 ENV GATEHOUSE_STORE_BOLT_PATH=/data/gatehouse.db
+# Listen on every interface of the container (the demo otherwise keeps to
+# loopback, which a published port cannot reach).
+ENV GATEHOUSE_SERVER_LISTEN=0.0.0.0:8443
 EXPOSE 8443
 USER 65532:65532
+# No shell in the image: the binary asks its own /healthz on server.listen.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=20s --retries=3 \
+  CMD ["/usr/local/bin/gatehouse", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/gatehouse"]
 CMD ["serve"]

@@ -225,7 +225,7 @@ func TestExampleTrustedClients(t *testing.T) {
 		t.Fatalf("example JSON: %v\n%s", err, js)
 	}
 	err = c.Validate()
-	const want = `GATEHOUSE_OIDC_TRUSTED_CLIENTS[0] "leeram-business".client_secret: is a placeholder`
+	const want = `GATEHOUSE_OIDC_TRUSTED_CLIENTS[0] "leeram-business": clientSecret: is a placeholder`
 	if !hasLine(err, want) {
 		t.Errorf("example JSON with its placeholder secret: Validate() = %v, want a line starting %q", err, want)
 	}

@@ -22,6 +22,10 @@ import (
 // Load does not validate the result: call Config.Validate. Problems are
 // returned as Errors, one *FieldError per problem, naming the file, line
 // and field path (or the environment variable). See Parse for the rules.
+// With problems, the Config returned still holds everything that could be
+// read (a refused value keeps its default, an unknown key is skipped), so
+// that Validate can report the remaining problems in the same run; it is
+// the zero Config only when the file could not be read or parsed at all.
 func Load(path string, getenv func(string) string) (Config, error) {
 	var data []byte
 	if path != "" {
@@ -169,25 +173,32 @@ func parse(data []byte, file string, getenv func(string) string, readSecret func
 	if err != nil {
 		return Config{}, Errors{err}.withFile(file)
 	}
+	var errs Errors
 	if doc != nil {
 		w := walker{seen: make(map[string]bool), active: make(map[*yaml.Node]bool), readSecret: readSecret}
 		w.walk(doc, reflect.TypeFor[Config](), "")
-		if len(w.errs) > 0 {
-			return Config{}, w.errs.withFile(file)
-		}
 		// The walk checked every key against the struct types and every
-		// scalar against its field's type, so this only fails in corner
-		// cases yaml.v3 itself rejects (such as excessive aliasing).
-		if err := doc.Decode(&cfg); err != nil {
+		// scalar against its field's type, so without its errors this only
+		// fails in corner cases yaml.v3 itself rejects (such as excessive
+		// aliasing). With them, the decoder (not strict) still reads every
+		// key the walk accepted: unknown keys are skipped and values of the
+		// wrong type keep their defaults, so that Validate can report the
+		// other problems in the same run.
+		err := doc.Decode(&cfg)
+		switch {
+		case len(w.errs) > 0:
+			errs = w.errs
+		case err != nil:
 			return Config{}, decodeErrors(err).withFile(file)
 		}
+		errs.setFile(file)
 	}
-	errs := applyEnv(&cfg, getenv, readSecret)
+	errs = append(errs, applyEnv(&cfg, getenv, readSecret)...)
 	errs = append(errs, applyTrustedClients(&cfg, getenv, readSecret)...)
-	if len(errs) > 0 {
-		return Config{}, errs
-	}
 	normalize(&cfg)
+	if len(errs) > 0 {
+		return cfg, errs
+	}
 	return cfg, nil
 }
 
@@ -207,6 +218,12 @@ func normalize(cfg *Config) {
 
 // withFile sets File on every *FieldError in e that came from the document.
 func (e Errors) withFile(file string) error {
+	e.setFile(file)
+	return e.err()
+}
+
+// setFile sets File on every *FieldError in e that came from the document.
+func (e Errors) setFile(file string) {
 	if file != "" {
 		for _, err := range e {
 			if fe, ok := err.(*FieldError); ok && fe.Env == "" {
@@ -214,7 +231,6 @@ func (e Errors) withFile(file string) error {
 			}
 		}
 	}
-	return e.err()
 }
 
 // normalizeDomain drops a leading dot and lower-cases a cookie domain.

@@ -248,7 +248,7 @@ func TestTrustedClientsNoSecretInErrors(t *testing.T) {
 	// Validate does not show a short secret either.
 	c := mustParse(t, "", map[string]string{trustedClientsEnv: `[{"clientId": "a", "clientSecret": "XYZ-short", "redirectUrls": ["https://a.example.com/"]}]`})
 	err := c.Validate()
-	if !hasLine(err, `GATEHOUSE_OIDC_TRUSTED_CLIENTS[0] "a".client_secret: must be at least 16 bytes, got 9`) || strings.Contains(err.Error(), "XYZ") {
+	if !hasLine(err, `GATEHOUSE_OIDC_TRUSTED_CLIENTS[0] "a": clientSecret: must be at least 16 bytes, got 9`) || strings.Contains(err.Error(), "XYZ") {
 		t.Errorf("Validate() = %v", err)
 	}
 }
@@ -305,18 +305,22 @@ func TestTrustedClientsFile(t *testing.T) {
 }
 
 // TestTrustedClientsValidatePaths: Validate names clients from the
-// variable by their entry, and compares them with the file's.
+// variable by their entry and their fields by the JSON names the
+// variable uses, and compares them with the file's.
 func TestTrustedClientsValidatePaths(t *testing.T) {
 	doc := "oidc:\n  clients:\n    - client_id: leeram-business\n      public: true\n      redirect_urls: [https://spa.example.com/cb]\n"
 	c := mustParse(t, doc, map[string]string{trustedClientsEnv: `[
 		{"clientId": "leeram-business", "clientSecret": "` + testSecret1 + `", "redirectUrls": ["http://business.example.com/cb"]},
-		{"redirectUrls": ["https://x.example.com/"], "public": true}
+		{"redirectUrls": ["https://x.example.com/"], "public": true},
+		{"clientId": "short", "clientSecret": "tooshort", "redirectUrls": ["https://y.example.com/"], "refreshTokenTTL": "1m", "accessTokenTTL": "5m"}
 	]`})
 	err := c.Validate()
 	want := []string{
-		`GATEHOUSE_OIDC_TRUSTED_CLIENTS[0] "leeram-business".client_id: duplicate of oidc.clients[0]`,
-		`GATEHOUSE_OIDC_TRUSTED_CLIENTS[0] "leeram-business".redirect_urls[0]: http is allowed only for loopback hosts`,
-		`GATEHOUSE_OIDC_TRUSTED_CLIENTS[1].client_id: required`,
+		`GATEHOUSE_OIDC_TRUSTED_CLIENTS[0] "leeram-business": clientId: duplicate of oidc.clients[0]`,
+		`GATEHOUSE_OIDC_TRUSTED_CLIENTS[0] "leeram-business": redirectUrls[0]: http is allowed only for loopback hosts`,
+		`GATEHOUSE_OIDC_TRUSTED_CLIENTS[1]: clientId: required`,
+		`GATEHOUSE_OIDC_TRUSTED_CLIENTS[2] "short": clientSecret: must be at least`,
+		`GATEHOUSE_OIDC_TRUSTED_CLIENTS[2] "short": refreshTokenTTL: must be at least the client's access token lifetime`,
 	}
 	if len(lines(err)) != len(want) {
 		t.Errorf("Validate() =\n%v\nwant %d lines", err, len(want))
@@ -410,4 +414,21 @@ func FuzzTrustedClients(f *testing.F) {
 			_ = err.Error()
 		}
 	})
+}
+
+// TestTrustedClientFieldsMatchKeys: every JSON field of a trusted client
+// names a client key, so Validate can report problems by JSON name.
+func TestTrustedClientFieldsMatchKeys(t *testing.T) {
+	keys := map[string]bool{}
+	ct := reflect.TypeFor[Client]()
+	for i := range ct.NumField() {
+		if tag, _, _ := strings.Cut(ct.Field(i).Tag.Get("yaml"), ","); tag != "" {
+			keys[tag] = true
+		}
+	}
+	for _, f := range trustedClientFields() {
+		if !keys[snakeCase(f.name)] {
+			t.Errorf("JSON field %q: no client key %q", f.name, snakeCase(f.name))
+		}
+	}
 }

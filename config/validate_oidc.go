@@ -105,7 +105,9 @@ func (v *validator) oidc(o OIDC, s Server, publicURL *url.URL) {
 	v.keys(o.Keys)
 	claims := v.claims(o.Claims)
 	scopes := v.scopes(o.Scopes, claims)
+	from := len(v.errs)
 	v.clients(o, scopes)
+	v.jsonClientPaths(o, from)
 }
 
 // minDuration checks that d is at least lo.
@@ -473,4 +475,56 @@ func isClientID(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// jsonClientPaths renames the problems found since v.errs[from] with
+// clients from GATEHOUSE_OIDC_TRUSTED_CLIENTS the way the variable spells
+// them: the entry ("GATEHOUSE_OIDC_TRUSTED_CLIENTS[1] \"id\"") as the
+// source and the field by its JSON name ("clientSecret", "redirectUrls[0]").
+func (v *validator) jsonClientPaths(o OIDC, from int) {
+	names := make(map[string]string)
+	for _, f := range trustedClientFields() {
+		names[snakeCase(f.name)] = f.name
+	}
+	for _, err := range v.errs[from:] {
+		fe, ok := err.(*FieldError)
+		if !ok {
+			continue
+		}
+		for i, c := range o.Clients {
+			if c.origin == "" {
+				continue
+			}
+			entry := o.ClientPath(i)
+			rest, ok := strings.CutPrefix(fe.Path, entry+".")
+			if !ok {
+				continue
+			}
+			end := strings.IndexAny(rest, ".[")
+			if end < 0 {
+				end = len(rest)
+			}
+			if name, ok := names[rest[:end]]; ok {
+				fe.Env, fe.Path = entry, name+rest[end:]
+			}
+			break
+		}
+	}
+}
+
+// snakeCase turns a JSON field name into the configuration's key:
+// "redirectUrls" → "redirect_urls", "requirePKCE" → "require_pkce".
+func snakeCase(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			if i > 0 && 'a' <= s[i-1] && s[i-1] <= 'z' {
+				b.WriteByte('_')
+			}
+			c += 'a' - 'A'
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -44,8 +45,10 @@ func findConfig(flagValue string, getenv func(string) string) (path string, foun
 // configuration through.
 func loadConfig(path string, getenv func(string) string, stderr io.Writer) (config.Config, error) {
 	cfg, err := config.Load(path, getenv)
-	if err == nil {
-		err = cfg.Validate()
+	// With problems, Load still returns what it could read: validate that
+	// too, so that one run reports every problem.
+	if err == nil || !reflect.ValueOf(cfg).IsZero() {
+		err = errors.Join(err, cfg.Validate())
 	}
 	if err != nil {
 		printProblems(stderr, "invalid configuration", path, err)
@@ -102,11 +105,9 @@ func validateCmd(ctx context.Context, args []string, getenv func(string) string,
 	if err := fs.Parse(args); err != nil {
 		return exitError{}
 	}
-	path, found := findConfig(*cfgFlag, getenv)
-	if !found {
-		fmt.Fprintln(stderr, "gatehouse validate: no configuration file: pass --config FILE, set GATEHOUSE_CONFIG or create ./gatehouse.yaml")
-		return exitError{}
-	}
+	// Without a file, the defaults and the environment are checked: the
+	// configuration of a deployment set up with GATEHOUSE_* variables only.
+	path, _ := findConfig(*cfgFlag, getenv)
 	cfg, err := loadConfig(path, getenv, stderr)
 	if err != nil {
 		return err
@@ -115,7 +116,11 @@ func validateCmd(ctx context.Context, args []string, getenv func(string) string,
 		printProblems(stderr, "configuration refused at startup", path, err)
 		return exitError{}
 	}
-	fmt.Fprintf(stdout, "%s: configuration is valid\n", path)
+	name := path
+	if name == "" {
+		name = "defaults and environment"
+	}
+	fmt.Fprintf(stdout, "%s: configuration is valid\n", name)
 	return nil
 }
 

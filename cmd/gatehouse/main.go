@@ -8,6 +8,7 @@
 //	gatehouse validate [--config FILE]
 //	gatehouse hash-password [--config FILE]
 //	gatehouse policy explain --url URL [--user LOGIN] [--method M] ...
+//	gatehouse healthcheck [--config FILE] [--timeout DURATION]
 //	gatehouse version
 package main
 
@@ -48,20 +49,28 @@ commands:
                                    else ./gatehouse.yaml; none found: the demo)
                    --demo          run the embedded demo: self-signed TLS, a demo
                                    user and a built-in demo app
-  validate       check a configuration file and list every problem
-                   --config FILE
+  validate       check the configuration and list every problem; refuses what serve
+                 would refuse at startup
+                   --config FILE   (none found: the defaults and GATEHOUSE_* variables)
   hash-password  print an argon2id hash for a password read from the terminal
                  (without echo) or from stdin
                    --config FILE   take the hashing parameters from this file
   policy explain show which gateway rule decides a request and why
                    --url URL --method M --user LOGIN ... (see gatehouse policy explain -h)
-  version        print the version
+  healthcheck    ask the running gatehouse for /healthz on server.listen (exit 0: healthy;
+                 for container health checks)
+                   --config FILE   --timeout DURATION (default 5s)
+  version        print the version, the VCS revision and the Go version
+  help           print this list (also -h, --help)
 `
 
 // run is the whole program behind main, with its environment passed in.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cmd := "serve"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+	switch {
+	case len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help"):
+		cmd = "help"
+	case len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-':
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
@@ -76,6 +85,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return nil
+	case "healthcheck":
+		return healthcheckCmd(ctx, args, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

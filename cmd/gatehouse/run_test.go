@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -295,5 +296,109 @@ func TestVersionAndUnknownCommand(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"frobnicate"}, envFunc(nil), nil, &out, &errOut); err == nil {
 		t.Fatal("unknown command accepted")
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, arg := range []string{"-h", "--help", "-help", "help"} {
+		var out, errOut bytes.Buffer
+		if err := run(context.Background(), []string{arg}, envFunc(nil), strings.NewReader(""), &out, &errOut); err != nil {
+			t.Errorf("%s: %v", arg, err)
+		}
+		for _, cmd := range []string{"serve", "validate", "hash-password", "policy explain", "version", "healthcheck"} {
+			if !strings.Contains(out.String(), "\n  "+cmd) {
+				t.Errorf("%s: the command list lacks %s:\n%s", arg, cmd, out.String())
+			}
+		}
+	}
+}
+
+// TestValidate_EnvironmentOnly: without a file, validate checks the
+// defaults and the environment, as serve would run them.
+func TestValidate_EnvironmentOnly(t *testing.T) {
+	t.Chdir(t.TempDir()) // no ./gatehouse.yaml
+	var out, errOut bytes.Buffer
+	env := map[string]string{"GATEHOUSE_SERVER_PUBLIC_URL": "https://sso.example.com", "GATEHOUSE_STORE_BACKEND": "memory"}
+	if err := run(context.Background(), []string{"validate"}, envFunc(env), strings.NewReader(""), &out, &errOut); err != nil {
+		t.Fatalf("valid environment refused: %v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "defaults and environment: configuration is valid") {
+		t.Fatalf("output: %q", out.String())
+	}
+	env["GATEHOUSE_LOG_LEVEL"] = "loud"
+	out.Reset()
+	errOut.Reset()
+	if err := run(context.Background(), []string{"validate"}, envFunc(env), strings.NewReader(""), &out, &errOut); err == nil {
+		t.Fatal("invalid environment accepted")
+	}
+	if !strings.Contains(errOut.String(), "log.level") {
+		t.Fatalf("report does not name log.level:\n%s", errOut.String())
+	}
+}
+
+// TestValidate_ReportsEveryProblemAtOnce: an unknown key, a value of the
+// wrong type and a bad environment variable do not hide the other
+// problems.
+func TestValidate_ReportsEveryProblemAtOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	os.WriteFile(path, []byte("server:\n  lisen: \":1\"\n  max_body_bytes: lots\nlog:\n  level: loud\n"), 0o600)
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"validate", "--config", path}, envFunc(map[string]string{"GATEHOUSE_DEMO_ENABLED": "maybe"}), strings.NewReader(""), &out, &errOut)
+	if err == nil {
+		t.Fatal("invalid config accepted")
+	}
+	for _, want := range []string{"server.lisen: unknown key", "server.max_body_bytes", "log.level: must be one of", "GATEHOUSE_DEMO_ENABLED"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, errOut.String())
+		}
+	}
+}
+
+// TestServe_JSONLogsEveryLine: with log.format json every line Gatehouse
+// writes, the banner and the demo's included, is a JSON object, and the
+// start is logged with the configuration's counts.
+func TestServe_JSONLogsEveryLine(t *testing.T) {
+	addr := freePort(t)
+	srv := startServe(t, map[string]string{
+		"GATEHOUSE_SERVER_LISTEN": addr, "GATEHOUSE_SERVER_PUBLIC_URL": "https://" + addr,
+		"GATEHOUSE_STORE_BACKEND": "memory", "GATEHOUSE_LOG_FORMAT": "json",
+	}, "--demo")
+	srv.waitFor(t, "Gatehouse is listening")
+	if err := srv.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	var loaded map[string]any
+	for name, text := range map[string]string{"stdout": srv.stdout.String(), "stderr": srv.stderr.String()} {
+		for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
+			var rec map[string]any
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Errorf("%s line is not JSON: %q", name, line)
+			}
+			if rec["msg"] == "configuration loaded" {
+				loaded = rec
+			}
+		}
+	}
+	if !strings.Contains(srv.stdout.String(), `"password":"`) {
+		t.Errorf("the demo's password is not in the JSON banner:\n%s", srv.stdout)
+	}
+	for _, k := range []string{"users", "clients", "routes", "rules"} {
+		if _, ok := loaded[k].(float64); !ok {
+			t.Errorf("start line %v lacks the count of %s", loaded, k)
+		}
+	}
+}
+
+func TestDemoListenAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		":8443":         "127.0.0.1:8443", // the default: every interface
+		"0.0.0.0:8443":  "0.0.0.0:8443",   // the operator's choice
+		"127.0.0.1:0":   "127.0.0.1:0",
+		"[::]:9443":     "[::]:9443",
+		"10.0.0.5:8443": "10.0.0.5:8443",
+	} {
+		if got := demoListenAddr(in); got != want {
+			t.Errorf("demoListenAddr(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -27,17 +28,21 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		return exitError{}
 	}
 	path, found := findConfig(*cfgFlag, getenv)
-	if !found && !*demoFlag {
-		fmt.Fprintf(stdout, "No configuration file found (--config, $GATEHOUSE_CONFIG or ./%s): starting the demo.\n", defaultConfigFile)
-	}
 	cfg, err := loadConfig(path, getenv, stderr)
 	if err != nil {
 		return err
 	}
+	say := newBanner(cfg.Log, stdout)
+	if !found && !*demoFlag {
+		say.line(fmt.Sprintf("No configuration file found (--config, $GATEHOUSE_CONFIG or ./%s): starting the demo.", defaultConfigFile))
+	}
 	if *demoFlag || !found {
 		cfg.Demo.Enabled = true
+		cfg.Server.Listen = demoListenAddr(cfg.Server.Listen)
 	}
 	log := newLogger(cfg.Log, stderr)
+	log.Info("configuration loaded", "file", path, "users", len(cfg.Users), "clients", len(cfg.OIDC.Clients),
+		"routes", len(cfg.Gateway.Routes), "rules", len(cfg.Gateway.Rules), "demo", cfg.Demo.Enabled)
 
 	st, stLC, err := buildStore(cfg.Store, log)
 	if err != nil {
@@ -102,7 +107,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		if err != nil {
 			return errors.Join(err, g.stop())
 		}
-		printDemo(stdout, cfg, password)
+		say.demo(cfg, password)
 	}
 	for _, act := range a.actors() {
 		g.start(act)
@@ -118,7 +123,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	main.Ready = func(addr net.Addr) {
 		defer bound.Done()
 		log.Info("gatehouse listening", "addr", addr.String(), "tls", cfg.Server.TLS.Mode, "public_url", cfg.Server.PublicURL, "version", version)
-		fmt.Fprintf(stdout, "Gatehouse is listening on %s. Open %s/\n", addr, cfg.Server.PublicURL)
+		say.line(fmt.Sprintf("Gatehouse is listening on %s. Open %s/", addr, cfg.Server.PublicURL))
 	}
 	g.start(listener("main listener", a.handler, main))
 	if cfg.Server.HTTPListen != "" {
@@ -164,6 +169,57 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// demoListenAddr is where the demo listens: loopback only while
+// server.listen is the default (":8443", every interface), since the demo
+// prints a password; an address the operator chose is kept.
+func demoListenAddr(listen string) string {
+	if listen == config.Default().Server.Listen {
+		return "127.0.0.1:8443"
+	}
+	return listen
+}
+
+// banner prints the lines meant for the person who started Gatehouse on
+// stdout: plain text, or, with log.format json, one JSON object per line
+// like the log's.
+type banner struct {
+	w    io.Writer
+	json *slog.Logger // nil: plain text
+}
+
+func newBanner(c config.Log, w io.Writer) banner {
+	if c.Format == "json" {
+		return banner{w: w, json: slog.New(slog.NewJSONHandler(w, nil))}
+	}
+	return banner{w: w}
+}
+
+// line prints one message.
+func (b banner) line(msg string) {
+	if b.json != nil {
+		b.json.Info(msg)
+		return
+	}
+	fmt.Fprintln(b.w, msg)
+}
+
+// demo prints how to sign in to the demo: the URL, the demo user and,
+// when it was just created, its generated password (shown only here).
+func (b banner) demo(cfg config.Config, password string) {
+	if b.json != nil {
+		attrs := []any{"url", cfg.Server.PublicURL + "/", "username", demoUsername}
+		if password != "" {
+			attrs = append(attrs, "password", password)
+		}
+		if cfg.Store.Backend == config.StoreBolt {
+			attrs = append(attrs, "data", cfg.Store.Bolt.Path)
+		}
+		b.json.Info("Gatehouse demo", attrs...)
+		return
+	}
+	printDemo(b.w, cfg, password)
 }
 
 func printDemo(w io.Writer, cfg config.Config, password string) {
