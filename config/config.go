@@ -456,6 +456,13 @@ type Upstream struct {
 	MaxIdleConnsPerHost int `yaml:"max_idle_conns_per_host"`
 	// FailTimeout is how long a failing upstream is skipped.
 	FailTimeout Duration `yaml:"fail_timeout"`
+	// BodyIdleTimeout is the longest a proxied request or response body
+	// may go without a byte moving (client to upstream, or upstream to
+	// client) before the exchange is cut, like nginx's proxy_read_timeout
+	// and proxy_send_timeout. A body that keeps moving may take as long as
+	// it needs: server.read_timeout and server.write_timeout bound only
+	// Gatehouse's own pages. Websockets and event streams are not bounded.
+	BodyIdleTimeout Duration `yaml:"body_idle_timeout"`
 }
 
 // Route sends requests for a host and path prefix to upstream apps.
@@ -476,6 +483,9 @@ type Route struct {
 	PreserveHost bool `yaml:"preserve_host"`
 	// Timeout overrides upstream.response_header_timeout for this route.
 	Timeout Duration `yaml:"timeout"`
+	// BodyIdleTimeout overrides upstream.body_idle_timeout for this route
+	// (0: the upstream default).
+	BodyIdleTimeout Duration `yaml:"body_idle_timeout"`
 	// MaxBodyBytes caps request bodies sent upstream (0: no cap).
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// UpstreamCAFile trusts this PEM CA for https upstreams.
@@ -621,6 +631,7 @@ func Default() Config {
 				ResponseHeaderTimeout: Duration(60 * time.Second),
 				MaxIdleConnsPerHost:   256,
 				FailTimeout:           Duration(10 * time.Second),
+				BodyIdleTimeout:       Duration(60 * time.Second),
 			},
 		},
 		Password: Password{

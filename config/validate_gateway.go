@@ -125,6 +125,7 @@ func (v *validator) gateway(c Config, publicURL *url.URL) {
 	v.positive("gateway.upstream.dial_timeout", g.Upstream.DialTimeout)
 	v.positive("gateway.upstream.response_header_timeout", g.Upstream.ResponseHeaderTimeout)
 	v.positive("gateway.upstream.fail_timeout", g.Upstream.FailTimeout)
+	v.positive("gateway.upstream.body_idle_timeout", g.Upstream.BodyIdleTimeout)
 	if g.Upstream.MaxIdleConnsPerHost < 1 {
 		v.add("gateway.upstream.max_idle_conns_per_host", "must be at least 1, got %d (keep it high, e.g. 256: too few idle connections make the proxy dial once per request under load)", g.Upstream.MaxIdleConnsPerHost)
 	}
@@ -293,6 +294,9 @@ func (v *validator) routes(c Config, publicURL *url.URL) {
 
 		if r.Timeout < 0 {
 			v.add(p+".timeout", "must not be negative (0 means gateway.upstream.response_header_timeout)")
+		}
+		if r.BodyIdleTimeout < 0 {
+			v.add(p+".body_idle_timeout", "must not be negative (0 means gateway.upstream.body_idle_timeout)")
 		}
 		if r.MaxBodyBytes < 0 {
 			v.add(p+".max_body_bytes", "must not be negative (0 means no limit)")

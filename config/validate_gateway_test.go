@@ -269,6 +269,8 @@ func TestValidateGatewayRejects(t *testing.T) {
 		{"dial timeout", func(c *Config) { c.Gateway.Upstream.DialTimeout = 0 }, "gateway.upstream.dial_timeout: must be greater than 0"},
 		{"response header timeout", func(c *Config) { c.Gateway.Upstream.ResponseHeaderTimeout = -1 }, "gateway.upstream.response_header_timeout: must be greater than 0"},
 		{"fail timeout", func(c *Config) { c.Gateway.Upstream.FailTimeout = 0 }, "gateway.upstream.fail_timeout: must be greater than 0"},
+		{"body idle timeout", func(c *Config) { c.Gateway.Upstream.BodyIdleTimeout = 0 }, "gateway.upstream.body_idle_timeout: must be greater than 0"},
+		{"route body idle timeout", func(c *Config) { c.Gateway.Routes[0].BodyIdleTimeout = -1 }, "gateway.routes[0].body_idle_timeout: must not be negative (0 means gateway.upstream.body_idle_timeout)"},
 		{"idle conns", func(c *Config) { c.Gateway.Upstream.MaxIdleConnsPerHost = 0 }, "gateway.upstream.max_idle_conns_per_host: must be at least 1, got 0"},
 
 		// routes: names, hosts

@@ -44,6 +44,18 @@ func (g *Gateway) newRoute(i int, rc config.Route) (*route, error) {
 		headers: newHeaderSet(rc.Headers), maxBody: rc.MaxBodyBytes, preserveHost: rc.PreserveHost, passRewrite: rc.PassRewriteHeaders, pool: pool,
 		origins: upstreamOrigins(pool),
 	}
+	rt.idle = up.BodyIdleTimeout.D()
+	if rc.BodyIdleTimeout > 0 {
+		rt.idle = rc.BodyIdleTimeout.D()
+	}
+	if rt.idle <= 0 {
+		rt.idle = 60 * time.Second
+	}
+	rt.wait = up.ResponseHeaderTimeout.D()
+	if rc.Timeout > 0 {
+		rt.wait = rc.Timeout.D()
+	}
+	rt.wait += rt.idle
 	if rt.aud == "" {
 		rt.aud = host
 	}
@@ -147,12 +159,18 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *route, p *
 		rt.headers.write(r.Header, p, assertion, token)
 	}
 	if isStream(r) {
-		// Websockets and event streams outlive the server's write timeout.
+		// Websockets and event streams outlive the server's timeouts
+		// and may be quiet for long.
 		rc := http.NewResponseController(w)
 		_ = rc.SetWriteDeadline(time.Time{})
 		_ = rc.SetReadDeadline(time.Time{})
+		rt.rp.ServeHTTP(w, r)
+		return
 	}
-	rt.rp.ServeHTTP(w, r)
+	// Bodies are bounded by their pauses, not their length.
+	b := &bodyGuard{}
+	b.start(w, r, rt.idle, rt.wait)
+	rt.rp.ServeHTTP(b, r)
 }
 
 // isStream reports a websocket upgrade or a server-sent events request.

@@ -31,6 +31,8 @@ type route struct {
 	passRewrite  bool // pass_rewrite_headers
 	pool         *pool
 	origins      []upstreamOrigin // how Location and the like name the upstreams
+	idle         time.Duration    // body_idle_timeout
+	wait         time.Duration    // the response-header timeout plus idle
 	rp           *httputil.ReverseProxy
 }
 
