@@ -25,11 +25,16 @@ func newGroup(parent context.Context) *group {
 
 // start runs a in its own goroutine. An error it returns is kept (with
 // the actor's name) and ends the group's context.
-func (g *group) start(a actor) {
+func (g *group) start(a actor) { g.startWith(g.ctx, a) }
+
+// startWith runs a like start, but with ctx (a context derived from the
+// group's, which can end earlier: the components of a configuration
+// replaced by a reload).
+func (g *group) startWith(ctx context.Context, a actor) {
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
-		if err := a.run(g.ctx); err != nil {
+		if err := a.run(ctx); err != nil {
 			g.fail(fmt.Errorf("%s: %w", a.name, err))
 		}
 	}()

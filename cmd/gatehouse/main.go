@@ -62,6 +62,9 @@ commands:
                    --config FILE   --timeout DURATION (default 5s)
   version        print the version, the VCS revision and the Go version
   help           print this list (also -h, --help)
+
+SIGHUP makes serve reload its configuration (users, clients, routes, rules, headers...);
+an invalid configuration is refused and the running one kept.
 `
 
 // run is the whole program behind main, with its environment passed in.

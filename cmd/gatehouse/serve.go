@@ -11,7 +11,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gatehouse-sso/gatehouse/config"
@@ -98,19 +101,18 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 
-	a, err := newApp(g.ctx, cfg, st, log, demoURL)
-	if err != nil {
+	// The components built from the configuration serve through srv,
+	// which SIGHUP rebuilds (see live).
+	srv := &live{path: path, getenv: getenv, demo: cfg.Demo.Enabled, st: st, log: log, demoURL: demoURL, g: g}
+	if err := srv.start(cfg); err != nil {
 		return errors.Join(err, g.stop())
 	}
 	if cfg.Demo.Enabled {
-		password, err := ensureDemoUser(g.ctx, a.users)
+		password, err := ensureDemoUser(g.ctx, srv.current().users)
 		if err != nil {
 			return errors.Join(err, g.stop())
 		}
 		say.demo(cfg, password)
-	}
-	for _, act := range a.actors() {
-		g.start(act)
 	}
 
 	// bound counts the listeners still to bind; ACME starts obtaining
@@ -125,14 +127,16 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		log.Info("gatehouse listening", "addr", addr.String(), "tls", cfg.Server.TLS.Mode, "public_url", cfg.Server.PublicURL, "version", version)
 		say.line(fmt.Sprintf("Gatehouse is listening on %s. Open %s/", addr, cfg.Server.PublicURL))
 	}
-	g.start(listener("main listener", a.handler, main))
+	g.start(listener("main listener", srv, main))
 	if cfg.Server.HTTPListen != "" {
 		public, _ := url.Parse(cfg.Server.PublicURL)
 		o := base
 		o.Addr = cfg.Server.HTTPListen
 		bound.Add(1)
 		o.Ready = func(net.Addr) { bound.Done() }
-		var h http.Handler = server.RedirectToHTTPS(public, a.gateway.RouteHost)
+		var h http.Handler = server.RedirectToHTTPS(public, func(host string) (string, bool) {
+			return srv.current().gateway.RouteHost(host)
+		})
 		if acme != nil {
 			h = acme.HTTPHandler(h) // answers HTTP-01 challenges
 		}
@@ -154,13 +158,25 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		}})
 	}
 
-	<-g.ctx.Done()
+	// SIGHUP reloads the configuration until the group ends.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for done := false; !done; {
+		select {
+		case <-g.ctx.Done():
+			done = true
+		case <-hup:
+			log.Info("SIGHUP: reloading the configuration", "file", path)
+			srv.reload(cfg.Server.ShutdownTimeout.D())
+		}
+	}
 	log.Info("shutting down: draining in-flight requests", "timeout", cfg.Server.ShutdownTimeout.String())
 	err = g.wait()
 	// Work the components still hold (back-channel logouts already
 	// started) gets the shutdown budget too.
 	drain, stop := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.D())
-	if cerr := a.close(drain); cerr != nil {
+	if cerr := srv.close(drain); cerr != nil {
 		log.Warn("shutdown", "err", cerr)
 	}
 	stop()

@@ -50,6 +50,11 @@ func TestSystemdUnit(t *testing.T) {
 	if len(u["ExecStart"]) != 1 {
 		t.Fatalf("ExecStart = %q", u["ExecStart"])
 	}
+	// Reload is SIGHUP to the main process, which serve handles (see
+	// TestServe_ReloadOnSIGHUP); any other signal would stop it.
+	if got := u["ExecReload"]; len(got) != 1 || got[0] != "/bin/kill -HUP $MAINPID" {
+		t.Errorf("ExecReload = %q, want SIGHUP to $MAINPID", got)
+	}
 
 	addr := freePort(t)
 	cfgPath := filepath.Join(t.TempDir(), "gatehouse.yaml")
