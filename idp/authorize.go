@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-sso/gatehouse/identity"
+	"github.com/gatehouse-sso/gatehouse/idp/authn"
 	"github.com/gatehouse-sso/gatehouse/idp/clients"
 	"github.com/gatehouse-sso/gatehouse/idp/grants"
 	"github.com/gatehouse-sso/gatehouse/session"
@@ -28,6 +29,10 @@ type pending struct {
 	Created time.Time `json:"created"`
 	// Force asks for a fresh authentication (prompt=login, max_age).
 	Force bool `json:"force,omitempty"`
+	// ACRAsked records that the browser was sent to sign in for the
+	// request's acr_values: they are voluntary, so what it came back
+	// with is accepted.
+	ACRAsked bool `json:"acr_asked,omitempty"`
 	// SID and UserID are the session and user the consent page was shown
 	// to; authentication was already checked for that session.
 	SID    string `json:"sid,omitempty"`
@@ -210,8 +215,15 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, req authorize
 			p.redirectError(w, r, req, newError(errLoginRequired, "the user is not signed in"), resumed)
 			return
 		}
-		p.toLogin(w, r, req, pend, id, false)
+		p.toLogin(w, r, req, pend, id, false, authn.RequiredACR(req.ACRValues))
 		return
+	}
+	// acr_values: a session that has not reached the level asked for is
+	// sent to add a factor (once; acr_values are voluntary, so the code
+	// then carries the acr achieved). prompt=none never asks.
+	wantACR := authn.RequiredACR(req.ACRValues)
+	if authn.Satisfies(authn.ACR(rec.AMR), wantACR) || (pend != nil && pend.ACRAsked) || req.prompts(promptNone) {
+		wantACR = ""
 	}
 
 	// Re-authentication: prompt=login and max_age. A session that signed
@@ -225,7 +237,7 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, req authorize
 		case !rec.AuthTime.Before(pend.Created):
 			authOK = true
 		case pend.Force:
-			p.toLogin(w, r, req, pend, id, true)
+			p.toLogin(w, r, req, pend, id, true, wantACR)
 			return
 		}
 	}
@@ -236,9 +248,13 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, req authorize
 				p.redirectError(w, r, req, newError(errLoginRequired, "the authentication is older than max_age"), resumed)
 				return
 			}
-			p.toLogin(w, r, req, pend, id, true)
+			p.toLogin(w, r, req, pend, id, true, wantACR)
 			return
 		}
+	}
+	if wantACR != "" {
+		p.toLogin(w, r, req, pend, id, false, wantACR)
+		return
 	}
 
 	// Consent: skipped for trusted clients and remembered consent, always
@@ -270,8 +286,10 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, req authorize
 }
 
 // toLogin stores the request (or updates the stored one) and sends the
-// browser to the sign-in page, which returns to the resume URL.
-func (p *Provider) toLogin(w http.ResponseWriter, r *http.Request, req authorizeRequest, pend *pending, id string, force bool) {
+// browser to the sign-in page, which returns to the resume URL. force asks
+// for a new sign-in even with a session; acr is the acr to reach (with a
+// second factor, when one is available), "" for none.
+func (p *Provider) toLogin(w http.ResponseWriter, r *http.Request, req authorizeRequest, pend *pending, id string, force bool, acr string) {
 	ctx := r.Context()
 	if pend == nil {
 		pend = &pending{Req: req, Created: p.now()}
@@ -279,6 +297,9 @@ func (p *Provider) toLogin(w http.ResponseWriter, r *http.Request, req authorize
 	}
 	if force {
 		pend.Force = true
+	}
+	if acr != "" {
+		pend.ACRAsked = true
 	}
 	pend.SID, pend.UserID = "", ""
 	if err := p.savePending(ctx, id, *pend); err != nil {
@@ -288,6 +309,9 @@ func (p *Provider) toLogin(w http.ResponseWriter, r *http.Request, req authorize
 	q := url.Values{"rd": {p.local(pathAuthorize) + "?resume=" + id}}
 	if force {
 		q.Set("force", "1")
+	}
+	if acr != "" {
+		q.Set("acr", acr)
 	}
 	if req.LoginHint != "" {
 		q.Set("login_hint", req.LoginHint)

@@ -37,6 +37,8 @@ type authorizeRequest struct {
 	// MaxAge is the max_age parameter in seconds; -1 when absent.
 	MaxAge    int64  `json:"max_age"`
 	LoginHint string `json:"login_hint,omitempty"`
+	// ACRValues are the acr_values asked for, in order of preference.
+	ACRValues []string `json:"acr_values,omitempty"`
 }
 
 // prompts reports whether prompt value v was requested.
@@ -51,6 +53,7 @@ const (
 	maxClientIDLen    = 256
 	maxRedirectURILen = 2048
 	maxLoginHintLen   = 256
+	maxACRValuesLen   = 1024
 	// maxMaxAge caps max_age (about 31 years) so that it converts to a
 	// time.Duration without overflowing.
 	maxMaxAge = 1_000_000_000
@@ -64,8 +67,9 @@ const (
 // redirect URI. Otherwise redirErr is the first problem to report to the
 // redirect URI, or nil. known reports whether a scope exists.
 //
-// Unknown parameters are ignored; login_hint is kept; ui_locales, display,
-// acr_values, claims_locales and id_token_hint are accepted and ignored.
+// Unknown parameters are ignored; login_hint and acr_values are kept;
+// ui_locales, display, claims_locales and id_token_hint are accepted and
+// ignored.
 func parseAuthorize(v url.Values, known func(string) bool) (req authorizeRequest, pageErr string, redirErr *oauthError) {
 	req.MaxAge = -1
 	for _, name := range []string{"client_id", "redirect_uri"} {
@@ -171,6 +175,12 @@ func parseAuthorize(v url.Values, known func(string) bool) (req authorizeRequest
 	}
 	if h := v.Get("login_hint"); len(h) <= maxLoginHintLen && utf8.ValidString(h) {
 		req.LoginHint = h
+	}
+	if a := v.Get("acr_values"); a != "" {
+		if len(a) > maxACRValuesLen || !utf8.ValidString(a) {
+			return req, "", newError(errInvalidRequest, "acr_values must be valid UTF-8 of at most 1024 bytes")
+		}
+		req.ACRValues = strings.Fields(a)
 	}
 	return req, "", nil
 }

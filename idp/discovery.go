@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/gatehouse-sso/gatehouse/idp/authn"
 	"github.com/gatehouse-sso/gatehouse/idp/keys"
 )
 
@@ -20,6 +21,7 @@ type discoveryDoc struct {
 	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
 	ScopesSupported                            []string `json:"scopes_supported"`
 	ClaimsSupported                            []string `json:"claims_supported"`
+	ACRValuesSupported                         []string `json:"acr_values_supported"`
 	ResponseTypesSupported                     []string `json:"response_types_supported"`
 	ResponseModesSupported                     []string `json:"response_modes_supported"`
 	GrantTypesSupported                        []string `json:"grant_types_supported"`
@@ -65,6 +67,7 @@ func (p *Provider) discoveryDocument() discoveryDoc {
 		IntrospectionEndpoint:                      p.url(pathIntrospect),
 		ScopesSupported:                            p.scopes.names(),
 		ClaimsSupported:                            p.scopes.claimNames(),
+		ACRValuesSupported:                         []string{authn.ACRSingleFactor, authn.ACRMultiFactor},
 		ResponseTypesSupported:                     []string{"code"},
 		ResponseModesSupported:                     []string{modeQuery, modeFormPost},
 		GrantTypesSupported:                        []string{"authorization_code", "refresh_token", "client_credentials"},

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-sso/gatehouse/identity"
+	"github.com/gatehouse-sso/gatehouse/idp/authn"
 	"github.com/gatehouse-sso/gatehouse/idp/clients"
 	"github.com/gatehouse-sso/gatehouse/idp/grants"
 )
@@ -17,10 +18,6 @@ const (
 	typIDToken     = "JWT"        // OpenID Connect Core
 	typLogoutToken = "logout+jwt" // OpenID Connect Back-Channel Logout
 )
-
-// acrPassword is the "acr" of a single-factor sign-in (password): level 1
-// in the ISO/IEC 29115 sense; Gatehouse has no higher level yet.
-const acrPassword = "1"
 
 // accessClaims are the claims of an access token (RFC 9068), plus "gid",
 // the grant it belongs to, so userinfo, revocation and introspection find
@@ -68,7 +65,7 @@ func (p *Provider) mintAccess(c *clients.Client, sub string, g *grants.Grant, sc
 	}
 	if g != nil {
 		claims.AuthTime = g.AuthTime.Unix()
-		claims.Acr = acrPassword
+		claims.Acr = authn.ACR(g.AMR)
 		claims.Amr = g.AMR
 		claims.Sid = g.SessionID
 		claims.Gid = g.ID
@@ -94,7 +91,7 @@ func (p *Provider) mintID(c *clients.Client, u identity.User, g grants.Grant, sc
 	claims["exp"] = now.Add(p.idTTL(c)).Unix()
 	claims["iat"] = now.Unix()
 	claims["auth_time"] = g.AuthTime.Unix()
-	claims["acr"] = acrPassword
+	claims["acr"] = authn.ACR(g.AMR)
 	if len(g.AMR) > 0 {
 		claims["amr"] = g.AMR
 	}

@@ -192,10 +192,7 @@ func (g *Gateway) start(w http.ResponseWriter, r *http.Request, host string) {
 				redirect(w, rd) // nothing to do
 				return
 			case policy.Reauthenticate:
-				params = url.Values{"prompt": {"login"}}
-				if age := g.pol.Rule(out.RuleIndex).MaxSessionAge; age > 0 {
-					params.Set("max_age", strconv.Itoa(int(age/time.Second)))
-				}
+				params = reauthParams(g.pol.Rule(out.RuleIndex), p.subject, g.now())
 			}
 		}
 	}
@@ -524,4 +521,30 @@ func appExpiry(now, authTime time.Time, ttl time.Duration) time.Time {
 		}
 	}
 	return exp
+}
+
+// acrMultiFactor is the IdP's acr for a sign-in with a second factor
+// (idp/authn.ACRMultiFactor).
+const acrMultiFactor = "2"
+
+// reauthParams are the authorization parameters that ask the IdP for
+// what rule wants of sub: a second factor (acr_values, which the IdP
+// answers by stepping the session up, without a new sign-in), and, when
+// the rule's max_session_age is what failed, a new sign-in (prompt=login
+// with max_age).
+func reauthParams(rule policy.Rule, sub policy.Subject, now time.Time) url.Values {
+	params := url.Values{}
+	needFactor := rule.SecondFactor && !policy.HasSecondFactor(sub.AMR)
+	if needFactor {
+		params.Set("acr_values", acrMultiFactor)
+	}
+	age := rule.MaxSessionAge
+	stale := age > 0 && (sub.AuthTime.IsZero() || now.Sub(sub.AuthTime) > age)
+	if !needFactor || stale {
+		params.Set("prompt", "login")
+		if age > 0 {
+			params.Set("max_age", strconv.Itoa(int(age/time.Second)))
+		}
+	}
+	return params
 }
