@@ -24,6 +24,7 @@ type Config struct {
 	Session  Session  `yaml:"session"`
 	Password Password `yaml:"password"`
 	Login    Login    `yaml:"login"`
+	UI       UI       `yaml:"ui"`
 	Users    []User   `yaml:"users"`
 	OIDC     OIDC     `yaml:"oidc"`
 	Gateway  Gateway  `yaml:"gateway"`
@@ -197,6 +198,18 @@ type Login struct {
 	// scheme, host and port are equal and its path starts with the entry's
 	// path at a segment boundary.
 	AllowedReturnURLs []string `yaml:"allowed_return_urls"`
+}
+
+// UI is the look of Gatehouse's own pages (sign-in, consent, errors).
+type UI struct {
+	// ProductName replaces "Gatehouse" in page titles and headers.
+	ProductName string `yaml:"product_name"`
+	// LogoURL is an image shown in the page header: a path on public_url's
+	// site or an https URL (the page's CSP then allows that origin).
+	LogoURL string `yaml:"logo_url"`
+	// AccentColor colours buttons and the header: "#rgb" or "#rrggbb".
+	// Button text is black or white, whichever contrasts more.
+	AccentColor string `yaml:"accent_color"`
 }
 
 // User is a user defined in the config file. Config users are read-only at

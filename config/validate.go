@@ -42,6 +42,7 @@ func (c Config) Validate() error {
 	v.session(c.Session, publicURL)
 	v.password(c.Password)
 	v.login(c.Login)
+	v.ui(c.UI)
 	v.users(c.Users)
 	v.oidc(c.OIDC, c.Server, publicURL)
 	v.gateway(c, publicURL)

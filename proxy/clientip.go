@@ -91,3 +91,21 @@ func (t trustedNets) clientIP(r *http.Request, peer netip.Addr) netip.Addr {
 	}
 	return last
 }
+
+// ClientIP returns the function the gateway uses to find a request's
+// client address (see trustedNets.clientIP), for other components that log
+// or limit by client: trusted are gateway.trusted_proxies (loopback when
+// empty).
+func ClientIP(trusted []string) (func(*http.Request) string, error) {
+	t, err := parseTrusted(trusted)
+	if err != nil {
+		return nil, err
+	}
+	return func(r *http.Request) string {
+		a := t.clientIP(r, peerAddr(r))
+		if !a.IsValid() {
+			return ""
+		}
+		return a.String()
+	}, nil
+}

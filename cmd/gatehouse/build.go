@@ -341,7 +341,7 @@ func (f mountFunc) Mount(mux *http.ServeMux) { f(mux) }
 // app that /demo/ guards. The actors of the result are not running yet.
 func newApp(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logger, demoUpstream *url.URL) (*app, error) {
 	a := &app{cfg: cfg, log: log, store: st}
-	pages, err := web.NewRenderer(log, web.Brand{})
+	pages, err := web.NewRenderer(log, web.Brand{Name: cfg.UI.ProductName, LogoURL: cfg.UI.LogoURL, AccentColor: cfg.UI.AccentColor})
 	if err != nil {
 		return nil, err
 	}
@@ -389,10 +389,14 @@ func newApp(ctx context.Context, cfg config.Config, st store.Store, log *slog.Lo
 		guard := proxy.NewGuard(demoUpstream, login, "/login", log)
 		handlers = append(handlers, mountFunc(func(mux *http.ServeMux) { mux.Handle("/demo/", guard) }))
 	}
+	clientIP, err := proxy.ClientIP(cfg.Gateway.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
 	signIn, err := authn.New(authn.Options{
 		Methods: signInMethods(idn.users), Users: idn.users, Sessions: idn.sessions, Store: st, CSRF: idn.csrf,
 		Redirects: redirects, Pages: pages, Log: log, MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		PublicURL: cfg.Server.PublicURL, Home: login.Home, Secure: isHTTPS(cfg.Server.PublicURL),
+		PublicURL: cfg.Server.PublicURL, Home: login.Home, Secure: isHTTPS(cfg.Server.PublicURL), ClientIP: clientIP,
 	})
 	if err != nil {
 		return nil, err
