@@ -311,7 +311,7 @@ func buildGateway(ctx context.Context, cfg config.Config, st store.Store, log *s
 		Policy: pol, Keys: op.keys, Scopes: cfg.RuleScopes(), Store: st, Users: idn.users,
 		Revocations: op.grants,
 		Secrets:     idn.secrets, SessionTTL: cfg.Session.AbsoluteTimeout.D(),
-		StripCookies: []string{idn.sessions.CookieName(), idn.csrf.CookieName()},
+		StripCookies: []string{idn.sessions.CookieName(), idn.csrf.CookieName(), authn.CookieName(isHTTPS(cfg.Server.PublicURL))},
 		Pages:        pages, Log: log,
 	}
 	if client != nil {

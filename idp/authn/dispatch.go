@@ -137,13 +137,18 @@ func New(o Options) (*Dispatcher, error) {
 			return nil, fmt.Errorf("authn: method %q is neither a password, a redirect nor a factor method", name)
 		}
 	}
-	cookie := "gatehouse_signin"
-	if o.Secure {
-		cookie = "__Host-" + cookie
-	}
-	d.txns = &txns{st: o.Store, now: o.Now, cookie: cookie, secure: o.Secure}
+	d.txns = &txns{st: o.Store, now: o.Now, cookie: CookieName(o.Secure), secure: o.Secure}
 	d.form = form.Reader{Pages: o.Pages, CSRF: o.CSRF, Log: o.Log, MaxBytes: o.MaxBodyBytes}
 	return d, nil
+}
+
+// CookieName is the name of the cookie that binds stored transactions to
+// the browser (host-only; "__Host-" prefixed when secure).
+func CookieName(secure bool) string {
+	if secure {
+		return "__Host-gatehouse_signin"
+	}
+	return "gatehouse_signin"
 }
 
 // Mount registers the sign-in pages on mux.
