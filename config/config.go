@@ -207,7 +207,7 @@ type UI struct {
 	// LogoURL is an image shown in the page header: a path on public_url's
 	// site or an https URL (the page's CSP then allows that origin).
 	LogoURL string `yaml:"logo_url"`
-	// AccentColor colours buttons and the header: "#rgb" or "#rrggbb".
+	// AccentColor colours primary buttons: "#rgb" or "#rrggbb".
 	// Button text is black or white, whichever contrasts more.
 	AccentColor string `yaml:"accent_color"`
 }

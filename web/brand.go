@@ -17,7 +17,7 @@ const DefaultProductName = "Gatehouse"
 
 // Brand is the product's look on every page: the name in the header and
 // the document title, an optional logo, and an optional accent colour for
-// buttons and the header (the configuration's ui section).
+// primary buttons (the configuration's ui section).
 type Brand struct {
 	// Name is the product name; empty means DefaultProductName.
 	Name string
