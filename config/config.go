@@ -456,6 +456,11 @@ type ForwardAuth struct {
 	Enabled bool `yaml:"enabled"`
 	// Headers is the identity header set returned on success.
 	Headers Headers `yaml:"headers"`
+	// Bearer accepts access tokens (Authorization: Bearer) of the listed
+	// clients for the listed hosts. A request that matches a route with
+	// bearer clients uses the route's list instead. Default: none (no
+	// bearer tokens in forward-auth).
+	Bearer []HostBearer `yaml:"bearer"`
 }
 
 // Upstream holds transport settings for talking to upstream apps.
@@ -503,9 +508,10 @@ type Route struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// UpstreamCAFile trusts this PEM CA for https upstreams.
 	UpstreamCAFile string `yaml:"upstream_ca_file"`
-	// Bearer accepts IdP-issued access tokens (Authorization: Bearer) on
-	// this route, validated offline, for API clients.
-	Bearer bool `yaml:"bearer"`
+	// Bearer accepts IdP-issued access tokens (Authorization: Bearer) of
+	// the clients it lists on this route, validated offline, for API
+	// clients. Default: none.
+	Bearer Bearer `yaml:"bearer"`
 	// PassRewriteHeaders passes X-Original-URL, X-Rewrite-URL and the
 	// method overrides (X-HTTP-Method-Override, X-HTTP-Method,
 	// X-Method-Override) from clients to this route's upstreams. They make
@@ -517,6 +523,32 @@ type Route struct {
 	// Headers is the identity header set sent upstream. A route starts
 	// from DefaultRoute's: both presets and the assertion.
 	Headers Headers `yaml:"headers"`
+}
+
+// Bearer says whose IdP-issued access tokens are accepted: a token is
+// accepted only where its audience says it may be, so a token an app
+// received cannot be replayed at every other app.
+type Bearer struct {
+	// Clients are the client_ids (of oidc.clients) whose access tokens are
+	// accepted: a token's client_id, which is also its aud. Empty: no
+	// bearer tokens are accepted.
+	Clients []string `yaml:"clients"`
+}
+
+// hint explains a scalar where a Bearer mapping is expected (the old
+// "bearer: true").
+func (Bearer) hint() string {
+	return "list the clients whose access tokens are accepted, such as bearer: {clients: [cli, mobile]} (a bare true would accept every client's tokens, so a token given to one app could be replayed at every other)"
+}
+
+// HostBearer accepts access tokens of some clients in forward-auth answers
+// for some hosts.
+type HostBearer struct {
+	// Hosts are exact names or "*.example.com" wildcards. Required.
+	Hosts []string `yaml:"hosts"`
+	// Clients are the client_ids whose access tokens are accepted for
+	// these hosts. Required.
+	Clients []string `yaml:"clients"`
 }
 
 // Identity header presets (Headers.Presets).

@@ -261,10 +261,10 @@ func TestExampleGateway(t *testing.T) {
 		t.Fatalf("example has %d routes, want 2", len(g.Routes))
 	}
 	legacy, api := g.Routes[0], g.Routes[1]
-	if legacy.Bearer || !slices.Equal(legacy.Headers.Presets, []string{PresetOAuth2Proxy}) || !legacy.Headers.Assertion {
+	if len(legacy.Bearer.Clients) != 0 || !slices.Equal(legacy.Headers.Presets, []string{PresetOAuth2Proxy}) || !legacy.Headers.Assertion {
 		t.Errorf("legacy route = %+v, want oauth2-proxy headers and the assertion", legacy)
 	}
-	if !api.Bearer || len(api.Headers.Presets) != 0 || !api.Headers.Assertion {
+	if !slices.Equal(api.Bearer.Clients, []string{"dashboard"}) || len(api.Headers.Presets) != 0 || !api.Headers.Assertion {
 		t.Errorf("api route = %+v, want bearer, no presets and the assertion by default", api)
 	}
 	byName := make(map[string]Rule)

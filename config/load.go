@@ -400,6 +400,10 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 		w.scalar(n, t, path)
 	case t.Kind() == reflect.Struct:
 		if n.Kind != yaml.MappingNode {
+			if h, ok := reflect.Zero(t).Interface().(interface{ hint() string }); ok {
+				w.fail(n, path, "want a mapping, got %s: %s", describe(n), h.hint())
+				return
+			}
 			w.fail(n, path, "want a mapping, got %s", describe(n))
 			return
 		}

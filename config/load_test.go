@@ -171,6 +171,8 @@ func TestParseRejects(t *testing.T) {
 		{"string got list", "server:\n  tls:\n    mode: [off]\n", "line 3: server.tls.mode: want a single value, got a list"},
 		{"struct got scalar", "server: yes\n", "line 1: server: want a mapping, got a single value"},
 		{"struct got list", "session: []\n", "line 1: session: want a mapping, got a list"},
+		{"bearer: true names the clients to list", "gateway:\n  routes:\n    - host: a.example.com\n      bearer: true\n",
+			"line 4: gateway.routes[0].bearer: want a mapping, got a single value: list the clients whose access tokens are accepted, such as bearer: {clients: [cli, mobile]}"},
 		{"list got scalar", "login:\n  allowed_return_urls: https://x/\n", "line 2: login.allowed_return_urls: want a list, got a single value"},
 		{"list got mapping", "users: {id: a}\n", "line 1: users: want a list, got a mapping"},
 		{"list element type", "server:\n  tls:\n    self_signed_hosts: [a, [b]]\n", "line 3: server.tls.self_signed_hosts[1]: want a single value, got a list"},

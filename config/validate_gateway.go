@@ -133,7 +133,53 @@ func (v *validator) gateway(c Config, publicURL *url.URL) {
 	v.routes(c, publicURL)
 	v.rules(g.Rules)
 	v.ruleClients(c)
+	v.bearers(c)
 	v.assertionKey(c)
+}
+
+// bearers checks the bearer clients of routes and of forward-auth hosts:
+// each a client_id of oidc.clients, listed once; forward-auth entries
+// name valid hosts, each host in one entry only.
+func (v *validator) bearers(c Config) {
+	grants := clientGrants(c)
+	for i, r := range c.Gateway.Routes {
+		v.bearerClients(indexPath("gateway.routes", i)+".bearer.clients", r.Bearer.Clients, grants, false)
+	}
+	seen := map[string]string{}
+	for i, b := range c.Gateway.ForwardAuth.Bearer {
+		p := indexPath("gateway.forward_auth.bearer", i)
+		if len(b.Hosts) == 0 {
+			v.add(p+".hosts", `at least one is required: the hosts whose forward-auth answers accept these clients' tokens, such as "api.example.com" or "*.example.com"`)
+		}
+		for k, h := range b.Hosts {
+			hp := indexPath(p+".hosts", k)
+			lh := strings.TrimSuffix(strings.ToLower(h), ".")
+			switch {
+			case h == "":
+				v.add(hp, "must not be empty")
+			case checkHostPattern(h) != "":
+				v.add(hp, "%s", checkHostPattern(h))
+			case seen[lh] != "":
+				v.add(hp, "duplicate of %s: a host takes its bearer clients from one entry", seen[lh])
+			default:
+				seen[lh] = hp
+			}
+		}
+		v.bearerClients(p+".clients", b.Clients, grants, true)
+	}
+}
+
+// bearerClients checks a list of bearer clients at path.
+func (v *validator) bearerClients(path string, list []string, grants map[string][]string, required bool) {
+	if required && len(list) == 0 {
+		v.add(path, "at least one client_id is required: the clients whose access tokens are accepted")
+	}
+	v.list(path, list, func(id string) string {
+		if _, ok := grants[id]; !ok {
+			return fmt.Sprintf("%q is not a client_id of oidc.clients", id)
+		}
+		return ""
+	})
 }
 
 // ruleClients checks that every client a rule lists in clients is one of

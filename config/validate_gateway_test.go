@@ -29,7 +29,7 @@ func validGatewayConfig() Config {
 	api.PathPrefix = "/v1/"
 	api.Upstreams = []string{"https://api.internal:9443/base", "http://api-2.internal"}
 	api.UpstreamCAFile = "/etc/gatehouse/internal-ca.pem"
-	api.Bearer = true
+	api.Bearer = Bearer{Clients: []string{"cli", "svc"}}
 	api.PreserveHost = true
 	api.Timeout = Duration(30 * time.Second)
 	api.Headers = Headers{Presets: nil, Assertion: true, AccessToken: true}
@@ -209,6 +209,29 @@ func TestValidateGatewayRejects(t *testing.T) {
 				c.Gateway.Routes[i].Headers.Assertion = false
 			}
 		}, "oidc.keys.algorithms: has no ES256, but the signed assertion is signed with ES256 and gateway.forward_auth.headers.assertion"},
+		{"route bearer client unknown", func(c *Config) { c.Gateway.Routes[1].Bearer.Clients = []string{"cli", "other"} },
+			`gateway.routes[1].bearer.clients[1]: "other" is not a client_id of oidc.clients`},
+		{"route bearer client duplicate", func(c *Config) { c.Gateway.Routes[1].Bearer.Clients = []string{"cli", "cli"} },
+			`gateway.routes[1].bearer.clients[1]: duplicate of gateway.routes[1].bearer.clients[0]`},
+		{"forward-auth bearer without hosts", func(c *Config) {
+			c.Gateway.ForwardAuth.Bearer = []HostBearer{{Clients: []string{"cli"}}}
+		}, `gateway.forward_auth.bearer[0].hosts: at least one is required`},
+		{"forward-auth bearer without clients", func(c *Config) {
+			c.Gateway.ForwardAuth.Bearer = []HostBearer{{Hosts: []string{"api.example.com"}}}
+		}, `gateway.forward_auth.bearer[0].clients: at least one client_id is required`},
+		{"forward-auth bearer unknown client", func(c *Config) {
+			c.Gateway.ForwardAuth.Bearer = []HostBearer{{Hosts: []string{"api.example.com"}, Clients: []string{"nope"}}}
+		}, `gateway.forward_auth.bearer[0].clients[0]: "nope" is not a client_id of oidc.clients`},
+		{"forward-auth bearer bad host", func(c *Config) {
+			c.Gateway.ForwardAuth.Bearer = []HostBearer{{Hosts: []string{"a.*.example.com"}, Clients: []string{"cli"}}}
+		}, `gateway.forward_auth.bearer[0].hosts[0]: "a.*.example.com" is not a valid wildcard`},
+		{"forward-auth bearer empty host", func(c *Config) {
+			c.Gateway.ForwardAuth.Bearer = []HostBearer{{Hosts: []string{""}, Clients: []string{"cli"}}}
+		}, `gateway.forward_auth.bearer[0].hosts[0]: must not be empty`},
+		{"forward-auth bearer host twice", func(c *Config) {
+			c.Gateway.ForwardAuth.Bearer = []HostBearer{{Hosts: []string{"api.example.com"}, Clients: []string{"cli"}},
+				{Hosts: []string{"API.example.com"}, Clients: []string{"svc"}}}
+		}, `gateway.forward_auth.bearer[1].hosts[0]: duplicate of gateway.forward_auth.bearer[0].hosts[0]`},
 		{"rule client unknown", func(c *Config) { c.Gateway.Rules[3].Clients = []string{"svc", "nope"} },
 			`gateway.rules[3].clients[1]: "nope" is not a client_id of oidc.clients`},
 		{"rule client without client_credentials", func(c *Config) { c.Gateway.Rules[3].Clients = []string{"cli"} },
@@ -555,7 +578,7 @@ func TestRouteElementDefaultsEnv(t *testing.T) {
 		"GATEHOUSE_GATEWAY_ROUTES_0_PATH_PREFIX":       "/x/",
 		"GATEHOUSE_GATEWAY_ROUTES_1_HOST":              "B.example.com",
 		"GATEHOUSE_GATEWAY_ROUTES_1_UPSTREAMS":         "http://b1, http://b2",
-		"GATEHOUSE_GATEWAY_ROUTES_1_BEARER":            "true",
+		"GATEHOUSE_GATEWAY_ROUTES_1_BEARER_CLIENTS":    "cli, mobile",
 		"GATEHOUSE_GATEWAY_ROUTES_2_HOST":              "c.example.com",
 		"GATEHOUSE_GATEWAY_ROUTES_2_HEADERS_ASSERTION": "false",
 		"GATEHOUSE_GATEWAY_ROUTES_3_HOST":              "d.example.com",
@@ -566,7 +589,7 @@ func TestRouteElementDefaultsEnv(t *testing.T) {
 	a := DefaultRoute()
 	a.Host, a.PathPrefix, a.Upstreams, a.Headers.Assertion = "a.example.com", "/x/", []string{"http://a"}, false
 	b := DefaultRoute()
-	b.Host, b.Upstreams, b.Bearer = "b.example.com", []string{"http://b1", "http://b2"}, true
+	b.Host, b.Upstreams, b.Bearer = "b.example.com", []string{"http://b1", "http://b2"}, Bearer{Clients: []string{"cli", "mobile"}}
 	cr := DefaultRoute()
 	cr.Host, cr.Headers.Assertion = "c.example.com", false
 	d := DefaultRoute()

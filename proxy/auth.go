@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -126,12 +127,11 @@ const (
 	authUnavailable                   // the store failed: fail closed, cache nothing
 )
 
-// authenticate finds the principal of a request for host: a bearer token
-// (when allowed) or the app cookie.
 // judge authenticates r (for req.Host) and decides req for whoever it
-// is: a signed-in principal only when the result is authOK.
-func (g *Gateway) judge(ctx context.Context, r *http.Request, req policy.Request, allowBearer bool) (*principal, authResult, policy.Outcome) {
-	p, res := g.authenticate(ctx, r, req.Host, allowBearer)
+// is: a signed-in principal only when the result is authOK. Bearer tokens
+// are accepted only from the clients listed in bearer (none when empty).
+func (g *Gateway) judge(ctx context.Context, r *http.Request, req policy.Request, bearer []string) (*principal, authResult, policy.Outcome) {
+	p, res := g.authenticate(ctx, r, req.Host, bearer)
 	var sub *policy.Subject
 	if res == authOK {
 		sub = &p.subject
@@ -139,10 +139,18 @@ func (g *Gateway) judge(ctx context.Context, r *http.Request, req policy.Request
 	return p, res, g.pol.Decide(req, sub, g.now())
 }
 
-func (g *Gateway) authenticate(ctx context.Context, r *http.Request, host string, allowBearer bool) (*principal, authResult) {
-	if allowBearer {
+// authenticate finds the principal of a request for host: a bearer token
+// of one of the clients in bearer (when there are any) or the app cookie.
+// A valid token of another client is refused like an invalid one: its
+// audience is not this host.
+func (g *Gateway) authenticate(ctx context.Context, r *http.Request, host string, bearer []string) (*principal, authResult) {
+	if len(bearer) > 0 {
 		if tok, ok := bearerToken(r.Header); ok {
-			return g.bearer(ctx, tok)
+			p, res := g.bearer(ctx, tok)
+			if res == authOK && !slices.Contains(bearer, p.subject.Client) {
+				return nil, authBadToken
+			}
+			return p, res
 		}
 	}
 	raw := cookieValue(r.Header, g.cookieName)

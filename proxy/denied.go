@@ -65,7 +65,7 @@ func (g *Gateway) deniedHandler(w http.ResponseWriter, r *http.Request, host str
 		return
 	}
 	var p *principal
-	if q, res := g.authenticate(ctx, r, host, false); res == authOK {
+	if q, res := g.authenticate(ctx, r, host, nil); res == authOK {
 		p = q
 	}
 	raw := r.URL.Query().Get("rd")

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,7 +41,7 @@ func (g *Gateway) newRoute(i int, rc config.Route) (*route, error) {
 		}
 	}
 	rt := &route{
-		index: i, host: host, prefix: prefix, aud: rc.Name, bearer: rc.Bearer,
+		index: i, host: host, prefix: prefix, aud: rc.Name, bearer: slices.Clone(rc.Bearer.Clients),
 		headers: newHeaderSet(rc.Headers), maxBody: rc.MaxBodyBytes, preserveHost: rc.PreserveHost, passRewrite: rc.PassRewriteHeaders, pool: pool,
 		origins: upstreamOrigins(pool),
 	}

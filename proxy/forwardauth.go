@@ -84,7 +84,16 @@ func (g *Gateway) forwardAuth(w http.ResponseWriter, r *http.Request, f flavour,
 		empty(w, bad)
 		return
 	}
-	p, res, out := g.judge(ctx, r, policy.Request{Host: host, Path: path, Method: method, ClientIP: g.trusted.clientIP(r, peer)}, rt == nil || rt.bearer)
+	// Bearer tokens: the route's clients, else those forward_auth.bearer
+	// lists for the host (looked up only when there is a token).
+	var bearer []string
+	if rt != nil {
+		bearer = rt.bearer
+	}
+	if _, ok := r.Header["Authorization"]; ok && len(bearer) == 0 {
+		bearer = g.faBearer.lookup(host)
+	}
+	p, res, out := g.judge(ctx, r, policy.Request{Host: host, Path: path, Method: method, ClientIP: g.trusted.clientIP(r, peer)}, bearer)
 	switch {
 	case res == authUnavailable && out.Effect != policy.Allow:
 		empty(w, http.StatusServiceUnavailable)

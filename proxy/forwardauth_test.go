@@ -397,10 +397,11 @@ func TestGateway_Bearer(t *testing.T) {
 	if rev.calls.Load() != calls {
 		t.Errorf("revocation checked %d times for a cached token", rev.calls.Load()-calls)
 	}
-	// Forward-auth accepts bearer tokens for hosts without a route.
+	// Forward-auth accepts bearer tokens only where configured
+	// (TestGateway_BearerAudience).
 	path, h := faRequest(nginx, "GET", "fa.test", "/staff/", auth(read))
-	if r := e.do("GET", e.url("auth.test", path), nil, h); r.status != http.StatusOK {
-		t.Errorf("forward-auth with a bearer token: %d", r.status)
+	if r := e.do("GET", e.url("auth.test", path), nil, h); r.status != http.StatusUnauthorized {
+		t.Errorf("forward-auth with a bearer token for a host without bearer clients: %d", r.status)
 	}
 	_ = url.Values{}
 }

@@ -125,6 +125,7 @@ type Gateway struct {
 
 	fa        headerSet
 	faEnabled bool
+	faBearer  hostClients
 
 	cookieName   string
 	cookieDomain string
@@ -184,6 +185,7 @@ func New(o Options) (*Gateway, error) {
 		issuer:    o.Issuer,
 		fa:        newHeaderSet(gc.ForwardAuth.Headers),
 		faEnabled: gc.ForwardAuth.Enabled,
+		faBearer:  newHostClients(gc.ForwardAuth.Bearer),
 		cacheTTL:  gc.SessionCacheTTL.D(),
 		hosts:     hostSet{exact: map[string]bool{}, wild: map[string]bool{}},
 		static:    web.StaticUnder(pathStatic),

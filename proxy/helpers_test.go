@@ -192,7 +192,7 @@ func newTestEnv(t testing.TB, mutate func(*config.Gateway)) *env {
 	gc.Routes = []config.Route{
 		withDefaults(config.Route{Name: "app", Host: "app.test", Upstreams: []string{e.up.srv.URL}}),
 		withDefaults(config.Route{Host: "*.wild.test", Upstreams: []string{e.up.srv.URL}}),
-		withDefaults(config.Route{Name: "api", Host: "api.test", Upstreams: []string{e.up.srv.URL}, Bearer: true}),
+		withDefaults(config.Route{Name: "api", Host: "api.test", Upstreams: []string{e.up.srv.URL}, Bearer: config.Bearer{Clients: []string{"cli", "svc"}}}),
 	}
 	gc.Rules = testRules()
 	if mutate != nil {

@@ -24,7 +24,7 @@ type route struct {
 	host         string // lower case; "*.example.com" for a wildcard
 	prefix       string // "" for the whole host
 	aud          string // the assertion's audience: the name, or the host
-	bearer       bool
+	bearer       []string // client_ids whose access tokens are accepted
 	headers      headerSet
 	maxBody      int64
 	preserveHost bool
@@ -160,6 +160,50 @@ func prefixMatch(prefix, path string) bool {
 	}
 	c := path[len(prefix)]
 	return c == '/' || c == ';'
+}
+
+// hostClients maps forward-auth hosts (exact or wildcard) to the clients
+// whose access tokens their answers accept (gateway.forward_auth.bearer).
+// It is built once and read-only afterwards.
+type hostClients struct {
+	exact map[string][]string
+	wild  map[string][]string // by the part after "*."
+}
+
+func newHostClients(list []config.HostBearer) hostClients {
+	hc := hostClients{exact: map[string][]string{}, wild: map[string][]string{}}
+	for _, b := range list {
+		for _, h := range b.Hosts {
+			h = strings.ToLower(strings.TrimSuffix(h, "."))
+			if base, ok := strings.CutPrefix(h, "*."); ok {
+				hc.wild[base] = slices.Clone(b.Clients)
+			} else {
+				hc.exact[h] = slices.Clone(b.Clients)
+			}
+		}
+	}
+	return hc
+}
+
+// lookup returns the clients for a normalised host: its exact entry, else
+// the most specific wildcard's; nil when none names it.
+func (hc hostClients) lookup(host string) []string {
+	if c, ok := hc.exact[host]; ok {
+		return c
+	}
+	if len(hc.wild) == 0 {
+		return nil
+	}
+	for h := host; ; {
+		i := strings.IndexByte(h, '.')
+		if i < 0 {
+			return nil
+		}
+		h = h[i+1:]
+		if c, ok := hc.wild[h]; ok {
+			return c
+		}
+	}
 }
 
 // hostSet answers whether Gatehouse serves a host as an app host: the

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-sso/gatehouse/config"
 	"github.com/gatehouse-sso/gatehouse/identity"
@@ -297,4 +298,71 @@ func TestGateway_AmbiguousPaths(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGateway_BearerAudience: a token is accepted only where its audience
+// says it may be: on a route that lists its client, and in forward-auth
+// only for hosts that list its client (or whose route does).
+func TestGateway_BearerAudience(t *testing.T) {
+	e := newTestEnv(t, func(g *config.Gateway) {
+		g.Routes[2].Bearer.Clients = []string{"cli", "mobile"} // api.test
+		g.Routes = append(g.Routes, withDefaults(config.Route{Host: "fa.test", PathPrefix: "/routed",
+			Upstreams: []string{"http://127.0.0.1:9"}, Bearer: config.Bearer{Clients: []string{"mobile"}}}))
+		g.ForwardAuth.Bearer = []config.HostBearer{
+			{Hosts: []string{"fa.test"}, Clients: []string{"cli"}},
+			{Hosts: []string{"*.wild.test"}, Clients: []string{"mobile"}},
+		}
+	})
+	tok := func(client string) string {
+		return e.accessToken(alice.ID, client, "g-"+client, "api.read api.write", time.Minute)
+	}
+	auth := func(client string) http.Header { return hdr("Authorization", "Bearer "+tok(client)) }
+	t.Run("route", func(t *testing.T) {
+		cases := []struct {
+			client, host string
+			status       int
+		}{
+			{"cli", "api.test", http.StatusOK},
+			{"mobile", "api.test", http.StatusOK},
+			{"other", "api.test", http.StatusUnauthorized},
+			{"svc", "api.test", http.StatusUnauthorized},
+			{"gatehouse-gateway", "api.test", http.StatusUnauthorized},
+			{"cli", "app.test", http.StatusUnauthorized}, // no bearer clients: the token is ignored, no session
+		}
+		for _, c := range cases {
+			r := e.do("GET", e.url(c.host, "/v1/things"), nil, auth(c.client))
+			if r.status != c.status {
+				t.Errorf("%s token on %s: %d, want %d", c.client, c.host, r.status, c.status)
+			}
+			if c.status == http.StatusUnauthorized && c.host == "api.test" &&
+				!strings.Contains(r.header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+				t.Errorf("%s token on %s: WWW-Authenticate %q", c.client, c.host, r.header.Get("WWW-Authenticate"))
+			}
+		}
+	})
+	t.Run("forward-auth", func(t *testing.T) {
+		cases := []struct {
+			client, host, uri string
+			status            int
+		}{
+			{"cli", "fa.test", "/staff/x", http.StatusOK},
+			{"other", "fa.test", "/staff/x", http.StatusUnauthorized},
+			{"mobile", "fa.test", "/staff/x", http.StatusUnauthorized},
+			{"mobile", "fa.test", "/routed/x", http.StatusOK}, // the route's list
+			{"cli", "fa.test", "/routed/x", http.StatusUnauthorized},
+			{"mobile", "a.wild.test", "/x", http.StatusOK},
+			{"cli", "a.wild.test", "/x", http.StatusUnauthorized},
+			{"cli", "app.test", "/x", http.StatusUnauthorized}, // no list for the host: ignored
+			{"cli", "api.test", "/v1/x", http.StatusOK},        // the route's list
+			{"other", "api.test", "/v1/x", http.StatusUnauthorized},
+		}
+		for _, c := range cases {
+			for _, f := range []flavour{nginx, traefik} {
+				path, h := faRequest(f, "GET", c.host, c.uri, auth(c.client))
+				if r := e.do("GET", e.url("auth.test", path), nil, h); r.status != c.status {
+					t.Errorf("flavour %d: %s token for %s%s: %d, want %d", f, c.client, c.host, c.uri, r.status, c.status)
+				}
+			}
+		}
+	})
 }

@@ -182,7 +182,7 @@ func (g *Gateway) start(w http.ResponseWriter, r *http.Request, host string) {
 		// "Sign in as someone else" (the not-allowed page): the IdP asks
 		// for credentials even though a session exists.
 		params = url.Values{"prompt": {"login"}}
-	} else if p, res := g.authenticate(ctx, r, host, false); res == authOK {
+	} else if p, res := g.authenticate(ctx, r, host, nil); res == authOK {
 		rdPath, _, _ := strings.Cut(rd, "?")
 		if np, err := policy.NormalizePath(rdPath); err == nil {
 			out := g.pol.Decide(policy.Request{Host: host, Path: np, Method: http.MethodGet,

@@ -64,15 +64,15 @@ func newGatewayEnv(t *testing.T, mutate func(*config.Config)) *gwEnv {
 		carol := carolUser
 		carol.PasswordHash = hashFor(t, "carol-password-123")
 		c.Users = append(c.Users, carol)
-		route := func(name, host string, bearer bool) config.Route {
+		route := func(name, host string, bearer ...string) config.Route {
 			r := config.DefaultRoute()
-			r.Name, r.Host, r.Upstreams, r.Bearer = name, host, []string{up.srv.URL}, bearer
+			r.Name, r.Host, r.Upstreams, r.Bearer = name, host, []string{up.srv.URL}, config.Bearer{Clients: bearer}
 			return r
 		}
 		c.Gateway.Routes = []config.Route{
-			route("app", "app.example.com", false),
-			route("apps", "*.apps.example.com", false),
-			route("api", "api.example.com", true),
+			route("app", "app.example.com"),
+			route("apps", "*.apps.example.com"),
+			route("api", "api.example.com", "trusted", "svc"),
 		}
 		c.Gateway.Routes[0].Headers.AccessToken = true
 		c.Gateway.Rules = []config.Rule{
@@ -336,6 +336,12 @@ func TestGateway_BearerTokens(t *testing.T) {
 	}
 	if r := call(user.tok.AccessToken); r.status != http.StatusOK || r.body != "app says hello to alice" {
 		t.Fatalf("user token: %d %q", r.status, r.body)
+	}
+	// A token issued to another client is not for this route: its
+	// audience is the es app.
+	other := e.signInRP(e.oidcEnv.browser(), e.rp("es", esSecret, esCallback, "openid"), asAlice)
+	if r := call(other.tok.AccessToken); r.status != http.StatusUnauthorized {
+		t.Fatalf("another client's token: %d", r.status)
 	}
 	if r := call(user.rawID); r.status != http.StatusUnauthorized {
 		t.Fatalf("ID token as a bearer token: %d", r.status)
