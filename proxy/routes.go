@@ -21,9 +21,9 @@ import (
 // route is one compiled entry of gateway.routes.
 type route struct {
 	index        int
-	host         string // lower case; "*.example.com" for a wildcard
-	prefix       string // "" for the whole host
-	aud          string // the assertion's audience: the name, or the host
+	host         string   // lower case; "*.example.com" for a wildcard
+	prefix       string   // "" for the whole host
+	aud          string   // the assertion's audience: the name, or the host
 	bearer       []string // client_ids whose access tokens are accepted
 	headers      headerSet
 	maxBody      int64
