@@ -106,6 +106,7 @@ func TestRevocation_BearerRefusedAtOnce(t *testing.T) {
 			e := newGatewayEnv(t, func(c *config.Config) {
 				longCache(c)
 				c.OIDC.Clients[1].Scopes = append(c.OIDC.Clients[1].Scopes, "api.read") // third
+				c.Gateway.Routes[2].Bearer.Clients = append(c.Gateway.Routes[2].Bearer.Clients, "third")
 			})
 			b := e.oidcEnv.browser()
 			l := tc.signIn(e, b)
