@@ -165,6 +165,15 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *route, p *
 		rc := http.NewResponseController(w)
 		_ = rc.SetWriteDeadline(time.Time{})
 		_ = rc.SetReadDeadline(time.Time{})
+		if _, ok := r.Header["Upgrade"]; ok {
+			if g.upgrades.closing.Load() {
+				w.Header().Set("Connection", "close")
+				g.fail(w, r, http.StatusServiceUnavailable, "The server is restarting. Try again in a moment.")
+				return
+			}
+			// Tracked, so that shutdown can close it properly.
+			w = &upgradeWriter{ResponseWriter: w, g: g, websocket: isWebsocket(r)}
+		}
 		rt.rp.ServeHTTP(w, r)
 		return
 	}

@@ -138,6 +138,10 @@ type Gateway struct {
 	ownBases []string
 	flowBase string
 
+	// upgrades are the live websockets and other upgraded connections,
+	// closed by Shutdown.
+	upgrades upgrades
+
 	sessions   cache
 	bearers    cache
 	cacheTTL   time.Duration

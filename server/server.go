@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -278,6 +279,11 @@ type Options struct {
 	// Ready, when set, receives the bound address once listening (useful
 	// with port 0).
 	Ready func(addr net.Addr)
+	// OnShutdown, when set, runs when shutdown begins, beside the
+	// draining of in-flight requests and within the same deadline: it
+	// ends what the server no longer tracks, such as hijacked websockets
+	// (the gateway's Shutdown). Serve returns once it has.
+	OnShutdown func(ctx context.Context) error
 }
 
 // Serve listens on o.Addr and serves h until ctx is done, then stops
@@ -304,6 +310,21 @@ func Serve(ctx context.Context, h http.Handler, o Options, log *slog.Logger) err
 	}
 	ln = Listen(ln, o.TLS, o.MaxHeaderBytes, o.ReadHeaderTimeout, log)
 	Harden(srv, log)
+	// sctx is the shutdown deadline, set before srv.Shutdown runs the
+	// hook.
+	var (
+		sctx  context.Context
+		hooks sync.WaitGroup
+	)
+	if o.OnShutdown != nil {
+		hooks.Add(1)
+		srv.RegisterOnShutdown(func() {
+			defer hooks.Done()
+			if err := o.OnShutdown(sctx); err != nil {
+				log.Warn("shutdown", "addr", o.Addr, "err", err)
+			}
+		})
+	}
 	if o.Ready != nil {
 		o.Ready(ln.Addr())
 	}
@@ -316,7 +337,11 @@ func Serve(ctx context.Context, h http.Handler, o Options, log *slog.Logger) err
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	err = srv.Shutdown(sctx)
+	if o.OnShutdown != nil {
+		hooks.Wait()
+	}
+	if err != nil {
 		return fmt.Errorf("drain %s: %w", o.Addr, err)
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {

@@ -263,3 +263,39 @@ func BenchmarkMiddleware(b *testing.B) {
 		h.ServeHTTP(rec, r)
 	}
 }
+
+// TestServe_OnShutdown: the shutdown hook runs when shutdown begins, with
+// the shutdown deadline, and Serve returns only once it has.
+func TestServe_OnShutdown(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan net.Addr, 1)
+	started, release := make(chan bool, 1), make(chan struct{})
+	var finished atomic.Bool
+	done := make(chan error, 1)
+	go func() {
+		done <- Serve(ctx, http.NotFoundHandler(), Options{Addr: "127.0.0.1:0", ReadHeaderTimeout: time.Second,
+			ShutdownTimeout: 10 * time.Second, Ready: func(a net.Addr) { addrc <- a },
+			OnShutdown: func(ctx context.Context) error {
+				_, ok := ctx.Deadline()
+				started <- ok
+				<-release
+				finished.Store(true)
+				return nil
+			}}, log)
+	}()
+	<-addrc
+	cancel()
+	if ok := <-started; !ok {
+		t.Fatal("the hook's context has no deadline")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Serve returned before the hook did: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	if err := <-done; err != nil || !finished.Load() {
+		t.Fatalf("Serve: %v, hook finished %v", err, finished.Load())
+	}
+}
