@@ -1,14 +1,21 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha1"
 	"crypto/tls"
 	"encoding/json"
+
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -400,5 +407,101 @@ func TestDemoListenAddr(t *testing.T) {
 		if got := demoListenAddr(in); got != want {
 			t.Errorf("demoListenAddr(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestServe_WebsocketClosedAtShutdown: stopping `gatehouse serve` sends an
+// open websocket a close frame with 1001 (going away), to the client and
+// to the upstream, instead of dropping the connection.
+func TestServe_WebsocketClosedAtShutdown(t *testing.T) {
+	upCodes := make(chan string, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, rw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		sum := sha1.Sum([]byte(r.Header.Get("Sec-Websocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+		fmt.Fprintf(rw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+			base64.StdEncoding.EncodeToString(sum[:]))
+		_ = rw.Flush()
+		// A masked close frame with a 2-byte code: 0x88 0x82, key, code.
+		var f [8]byte
+		if _, err := io.ReadFull(rw, f[:]); err != nil {
+			upCodes <- "read: " + err.Error()
+			return
+		}
+		code := binary.BigEndian.Uint16([]byte{f[6] ^ f[2], f[7] ^ f[3]})
+		upCodes <- fmt.Sprintf("%x %x %d", f[0], f[1], code)
+	}))
+	t.Cleanup(up.Close)
+
+	dir := t.TempDir()
+	addr := freePort(t)
+	cfg := fmt.Sprintf(`server:
+  listen: %q
+  public_url: "https://localhost:%s"
+  shutdown_timeout: 5s
+store:
+  bolt:
+    path: %q
+demo:
+  enabled: true
+gateway:
+  routes:
+    - host: ws.localhost
+      upstreams: [%q]
+  rules:
+    - { hosts: [ws.localhost], decision: public }
+`, addr, addr[strings.LastIndexByte(addr, ':')+1:], filepath.Join(dir, "gatehouse.db"), up.URL)
+	path := filepath.Join(dir, "gatehouse.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServe(t, nil, "--config", path)
+	srv.waitFor(t, "Gatehouse is listening")
+
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, ServerName: "ws.localhost", NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "GET /chat HTTP/1.1\r\nHost: ws.localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil || res.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v\n%s", res, err, srv.stderr)
+	}
+
+	stopped := make(chan error, 1)
+	go func() {
+		srv.cancel()
+		err := <-srv.done
+		stopped <- err
+		srv.done <- err // for Cleanup
+	}()
+	var f [4]byte
+	if _, err := io.ReadFull(br, f[:]); err != nil || f[0] != 0x88 || f[1] != 2 || binary.BigEndian.Uint16(f[2:]) != 1001 {
+		t.Fatalf("client got % x, %v; want a close frame with 1001", f, err)
+	}
+	select {
+	case got := <-upCodes:
+		if got != "88 82 1001" {
+			t.Fatalf("upstream got %q, want a masked close frame with 1001", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream got no close frame")
+	}
+	// The client answers the close; the server then finishes stopping.
+	_, _ = conn.Write([]byte{0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe9})
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop")
 	}
 }
