@@ -364,3 +364,10 @@ func (f *frameCursor) untilBoundary(p []byte) int {
 	}
 	return len(p)
 }
+
+// Upgraded is the number of upgraded connections (websockets) still open.
+func (g *Gateway) Upgraded() int {
+	g.upgrades.mu.Lock()
+	defer g.upgrades.mu.Unlock()
+	return len(g.upgrades.conns)
+}

@@ -44,6 +44,8 @@ type live struct {
 
 	mu  sync.Mutex // one reload at a time
 	cur atomic.Pointer[generation]
+	// gws are the gateways whose websockets shutdown closes.
+	gws gateways
 }
 
 // ServeHTTP serves the request with the current generation.
@@ -65,6 +67,7 @@ func (l *live) build(cfg config.Config) (*generation, error) {
 	for _, act := range a.actors() {
 		l.g.startWith(ctx, act)
 	}
+	l.gws.track(a.gateway)
 	return &generation{app: a, cancel: cancel}, nil
 }
 

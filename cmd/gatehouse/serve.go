@@ -123,7 +123,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	main.TLS = tlsCfg
 	// Websockets are hijacked out of the server's sight: the gateway sends
 	// them a close frame (1001) and waits for them within the same deadline.
-	main.OnShutdown = a.gateway.Shutdown
+	main.OnShutdown = srv.gws.shutdown
 	bound.Add(1)
 	main.Ready = func(addr net.Addr) {
 		defer bound.Done()
