@@ -157,7 +157,7 @@ func (p *Provider) codeGrant(ctx context.Context, c *clients.Client, form url.Va
 		return nil, newError(errInvalidGrant, msgUserGone)
 	}
 	now := p.now()
-	resp, e := p.tokens(c, g, u, g.Scopes, true, now)
+	resp, e := p.tokens(ctx, c, g, u, g.Scopes, true, now)
 	if e != nil {
 		return nil, e
 	}
@@ -251,7 +251,7 @@ func (p *Provider) refreshGrant(ctx context.Context, c *clients.Client, form url
 	if narrowed != nil {
 		scopes = narrowed
 	}
-	resp, e := p.tokens(c, g, u, scopes, false, p.now())
+	resp, e := p.tokens(ctx, c, g, u, scopes, false, p.now())
 	if e != nil {
 		return nil, e
 	}
@@ -291,17 +291,17 @@ func (p *Provider) clientCredentialsGrant(ctx context.Context, c *clients.Client
 }
 
 // tokens signs the access token and, for openid, the ID token of grant g.
-func (p *Provider) tokens(c *clients.Client, g grants.Grant, u identity.User, scopes []string, withNonce bool, now time.Time) (*tokenResponse, *oauthError) {
+func (p *Provider) tokens(ctx context.Context, c *clients.Client, g grants.Grant, u identity.User, scopes []string, withNonce bool, now time.Time) (*tokenResponse, *oauthError) {
 	at, ttl, err := p.mintAccess(c, u.ID, &g, scopes, now)
 	if err != nil {
-		p.log.Error("token: sign access token", "err", err)
+		p.log.ErrorContext(ctx, "token: sign access token", "err", err)
 		return nil, &oauthError{Code: errServerError, Description: "the token could not be signed", Status: http.StatusInternalServerError}
 	}
 	resp := &tokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(ttl / time.Second), Scope: joinScopes(scopes)}
 	if hasScope(scopes, scopeOpenID) {
 		id, err := p.mintID(c, u, g, scopes, at, withNonce, now)
 		if err != nil {
-			p.log.Error("token: sign id token", "err", err)
+			p.log.ErrorContext(ctx, "token: sign id token", "err", err)
 			return nil, &oauthError{Code: errServerError, Description: "the token could not be signed", Status: http.StatusInternalServerError}
 		}
 		resp.IDToken = id
