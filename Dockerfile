@@ -17,7 +17,9 @@ VOLUME /data
 WORKDIR /data
 ENV GATEHOUSE_STORE_BOLT_PATH=/data/gatehouse.db
 # Listen on every interface of the container (the demo otherwise keeps to
-# loopback, which a published port cannot reach).
+# loopback, which a published port cannot reach). Like the store path, it
+# does not count as configuration: with no config file and no other
+# GATEHOUSE_* variable the image runs the demo; with them, it serves them.
 ENV GATEHOUSE_SERVER_LISTEN=0.0.0.0:8443
 EXPOSE 8443
 USER 65532:65532

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -230,4 +231,32 @@ func wantError(t reflect.Type, got string) error {
 func intRange(bits int) (int64, int64) {
 	hi := int64(math.MaxInt64 >> (64 - bits))
 	return -hi - 1, hi
+}
+
+// EnvSettings returns, sorted, the names of the GATEHOUSE_* variables that
+// Load would apply to the configuration and that getenv gives a value
+// (an empty value counts as unset, as in Load). It returns names only,
+// never values, and reads no secret file. GATEHOUSE_CONFIG, which names
+// the file rather than setting a key, is never among them.
+func EnvSettings(getenv func(string) string) []string {
+	seen := map[string]bool{}
+	record := func(name string) string {
+		v := getenv(name)
+		if v != "" {
+			seen[name] = true
+		}
+		return v
+	}
+	// The secret files are not read: a placeholder stands for their
+	// content, enough for the lookups that follow to happen.
+	placeholder := func(string) (string, error) { return "x", nil }
+	cfg := Default()
+	applyEnv(&cfg, record, placeholder)
+	applyTrustedClients(&cfg, record, placeholder)
+	names := make([]string, 0, len(seen))
+	for n := range seen {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
 }

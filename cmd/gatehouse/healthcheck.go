@@ -19,7 +19,7 @@ import (
 // listener and exits 0 when it answers 200. It needs no shell or curl, so
 // a distroless container's HEALTHCHECK can run it. It reads the
 // configuration the way serve does (flag, $GATEHOUSE_CONFIG,
-// ./gatehouse.yaml, else the demo's defaults and the environment).
+// ./gatehouse.yaml, else the environment, or the demo's defaults).
 func healthcheckCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -33,7 +33,7 @@ func healthcheckCmd(ctx context.Context, args []string, getenv func(string) stri
 	if err != nil {
 		return err
 	}
-	if !found || cfg.Demo.Enabled {
+	if demo, _ := chooseDemo(false, found, cfg, getenv); demo {
 		cfg.Server.Listen = demoListenAddr(cfg.Server.Listen)
 	}
 	target, err := healthURL(cfg)

@@ -46,7 +46,8 @@ const usage = `usage: gatehouse <command> [flags]
 commands:
   serve          run the gateway (the default command)
                    --config FILE   configuration file (default: $GATEHOUSE_CONFIG,
-                                   else ./gatehouse.yaml; none found: the demo)
+                                   else ./gatehouse.yaml; none found: the GATEHOUSE_*
+                                   variables, or the demo when they configure nothing)
                    --demo          run the embedded demo: self-signed TLS, a demo
                                    user and a built-in demo app
   validate       check the configuration and list every problem; refuses what serve

@@ -36,7 +36,7 @@ type generation struct {
 type live struct {
 	path    string
 	getenv  func(string) string
-	demo    bool // serve --demo, or no configuration file
+	demo    bool // serve runs the demo (see chooseDemo)
 	st      store.Store
 	log     *slog.Logger
 	demoURL *url.URL

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -36,15 +37,20 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	say := newBanner(cfg.Log, stdout)
-	if !found && !*demoFlag {
-		say.line(fmt.Sprintf("No configuration file found (--config, $GATEHOUSE_CONFIG or ./%s): starting the demo.", defaultConfigFile))
+	runDemo, why := chooseDemo(*demoFlag, found, cfg, getenv)
+	if why != "" {
+		say.line(why)
 	}
-	if *demoFlag || !found {
+	if runDemo {
 		cfg.Demo.Enabled = true
 		cfg.Server.Listen = demoListenAddr(cfg.Server.Listen)
 	}
 	log := newLogger(cfg.Log, stderr)
-	log.Info("configuration loaded", "file", path, "users", len(cfg.Users), "clients", len(cfg.OIDC.Clients),
+	source := path
+	if !found {
+		source = "defaults and environment"
+	}
+	log.Info("configuration loaded", "file", source, "users", len(cfg.Users), "clients", len(cfg.OIDC.Clients),
 		"routes", len(cfg.Gateway.Routes), "rules", len(cfg.Gateway.Rules), "demo", cfg.Demo.Enabled)
 
 	st, stLC, err := buildStore(cfg.Store, log)
@@ -188,6 +194,48 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// chooseDemo decides whether serve runs the demo, and returns the line
+// that tells the person starting it which it does ("" when a
+// configuration file is served as it is). With --demo it does. Without a
+// configuration file it does only when demo.enabled is set or when no
+// GATEHOUSE_* variable configures what to serve; otherwise the
+// environment is the configuration. The variables that only say where
+// Gatehouse listens, where it keeps its data and how it logs
+// (server.listen, store.*, log.*) do not count: the container image sets
+// the first two, and still runs the demo when given nothing else.
+func chooseDemo(flag, found bool, cfg config.Config, getenv func(string) string) (bool, string) {
+	switch {
+	case flag:
+		return true, "--demo: starting the demo."
+	case found:
+		return cfg.Demo.Enabled, ""
+	}
+	none := fmt.Sprintf("No configuration file found (--config, $GATEHOUSE_CONFIG or ./%s)", defaultConfigFile)
+	if cfg.Demo.Enabled {
+		return true, none + " and demo.enabled is set: starting the demo."
+	}
+	settings := deploymentSettings(getenv)
+	if len(settings) == 0 {
+		return true, none + " and no GATEHOUSE_* settings: starting the demo."
+	}
+	return false, fmt.Sprintf("%s: serving the configuration from the environment (%s), not the demo.",
+		none, strings.Join(settings, ", "))
+}
+
+// deploymentSettings names the GATEHOUSE_* variables set that configure
+// what Gatehouse serves: every configuration variable except those of
+// server.listen, store and log.
+func deploymentSettings(getenv func(string) string) []string {
+	var out []string
+	for _, name := range config.EnvSettings(getenv) {
+		if name == "GATEHOUSE_SERVER_LISTEN" || strings.HasPrefix(name, "GATEHOUSE_STORE_") || strings.HasPrefix(name, "GATEHOUSE_LOG_") {
+			continue
+		}
+		out = append(out, name)
+	}
+	return out
 }
 
 // demoListenAddr is where the demo listens: loopback only while
