@@ -148,6 +148,9 @@ func (p *Provider) inspect(ctx context.Context, tok string) (introspection, erro
 		// A rotated token is superseded, even inside its grace window.
 		return inactive, nil
 	}
+	if _, ok := p.o.Clients.Get(rt.ClientID); !ok {
+		return inactive, nil // the client was removed from the configuration
+	}
 	u, ok, err := p.liveUser(ctx, g.UserID)
 	if err != nil {
 		return inactive, err

@@ -40,8 +40,9 @@ func (p *Provider) parseAccess(raw string) (accessClaims, error) {
 	return c, nil
 }
 
-// liveAccess checks that an access token was not revoked and, when it
-// belongs to a grant, that the grant is live. Store failures are errors
+// liveAccess checks that an access token was not revoked, that its client
+// is still registered and, when it belongs to a grant, that the grant is
+// live. Store failures are errors
 // not wrapping errBadToken.
 func (p *Provider) liveAccess(ctx context.Context, c accessClaims) (*grants.Grant, error) {
 	revoked, err := p.o.Grants.AccessTokenRevoked(ctx, c.Jti)
@@ -50,6 +51,10 @@ func (p *Provider) liveAccess(ctx context.Context, c accessClaims) (*grants.Gran
 	}
 	if revoked {
 		return nil, fmt.Errorf("%w: revoked", errBadToken)
+	}
+	if _, ok := p.o.Clients.Get(c.ClientID); !ok {
+		// The client was removed from the configuration.
+		return nil, fmt.Errorf("%w: unknown client", errBadToken)
 	}
 	if c.Gid == "" {
 		return nil, nil

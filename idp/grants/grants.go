@@ -347,6 +347,31 @@ func (s *Store) RevokeGrant(ctx context.Context, id string) error {
 	return s.published(ctx, g)
 }
 
+// RevokeUser revokes every live grant of userID, and with them every
+// refresh and access token issued from them, including the offline ones
+// that outlive the user's sessions; it returns how many it revoked. Call
+// it when the user is disabled or deleted, so that enabling the user again
+// does not bring the tokens back.
+func (s *Store) RevokeUser(ctx context.Context, userID string) (int, error) {
+	if userID == "" {
+		return 0, errors.New("grants: revoke user: empty user id")
+	}
+	gs, err := s.liveMembers(ctx, userSet(userID))
+	if err != nil {
+		return 0, fmt.Errorf("grants: revoke user: list grants: %w", err)
+	}
+	var errs []error
+	for _, g := range gs {
+		if err := s.RevokeGrant(ctx, g.ID); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return len(gs) - len(errs), fmt.Errorf("grants: revoke user: %w", err)
+	}
+	return len(gs), nil
+}
+
 // published announces the revocation of grant g.
 func (s *Store) published(ctx context.Context, g Grant) error {
 	err := s.publish(ctx, session.Revocation{Kind: session.KindGrant, GrantID: g.ID, SID: g.SessionID, UserID: g.UserID})
