@@ -62,6 +62,7 @@ type app struct {
 	store    store.Store
 	users    *identity.Directory
 	sessions *session.Manager
+	grants   *grants.Store
 	oidc     *idp.Provider
 	keys     *keys.Manager
 	gateway  *proxy.Gateway
@@ -413,7 +414,7 @@ func newApp(ctx context.Context, cfg config.Config, st store.Store, log *slog.Lo
 	if isHTTPS(cfg.Server.PublicURL) && (cfg.Server.TLS.Mode == config.TLSFiles || cfg.Server.TLS.Mode == config.TLSACME) {
 		h = hsts(h)
 	}
-	a.users, a.sessions, a.oidc, a.keys, a.gateway, a.revoked = idn.users, idn.sessions, op.provider, op.keys, gw, revoked
+	a.users, a.sessions, a.grants, a.oidc, a.keys, a.gateway, a.revoked = idn.users, idn.sessions, op.grants, op.provider, op.keys, gw, revoked
 	a.handler = server.Middleware(h, log, cfg.Gateway.TrustedProxyPrefixes())
 	return a, nil
 }

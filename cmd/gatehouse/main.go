@@ -65,7 +65,8 @@ commands:
   help           print this list (also -h, --help)
 
 SIGHUP makes serve reload its configuration (users, clients, routes, rules, headers...);
-an invalid configuration is refused and the running one kept.
+an invalid configuration is refused and the running one kept. A user the reload removes
+or disables loses every session and token at once; a removed client's tokens are refused.
 `
 
 // run is the whole program behind main, with its environment passed in.

@@ -30,6 +30,8 @@ type generation struct {
 // flight finish on the generation they started on. An invalid
 // configuration, or one whose components cannot be built, changes
 // nothing: the previous one keeps serving and every problem is logged.
+// A configured user the new configuration removes or disables loses every
+// session and token at once (see apply).
 // Settings that belong to the listeners, the store and the process
 // (server, store, log, demo) keep their running values; changing them
 // needs a restart, and a reload names those that changed.
@@ -84,27 +86,35 @@ func (l *live) start(cfg config.Config) error {
 // reload replaces the current generation with one built from the
 // configuration as it is now; it reports whether it did.
 func (l *live) reload(drain time.Duration) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	old := l.cur.Load()
-	running := old.app.cfg
 	cfg, err := config.Load(l.path, l.getenv)
 	if err == nil || !reflect.ValueOf(cfg).IsZero() {
 		err = errors.Join(err, cfg.Validate())
 	}
-	var fixed []string
-	if err == nil {
-		if l.demo {
-			cfg.Demo.Enabled = true
-			cfg.Server.Listen = demoListenAddr(cfg.Server.Listen)
-		}
-		fixed = restartOnly(running, cfg)
-		cfg.Server, cfg.Store, cfg.Log, cfg.Demo = running.Server, running.Store, running.Log, running.Demo
-		// The sections kept from the running configuration must still
-		// fit the new one (a session cookie domain and the public URL).
-		err = cfg.Validate()
-	}
 	if err != nil {
+		l.refused("the configuration is invalid", err)
+		return false
+	}
+	return l.apply(cfg, drain)
+}
+
+// apply replaces the current generation with one built from cfg, a
+// validated configuration, and then revokes what the change takes away:
+// every session and token of a configured user it removes or disables.
+// It reports whether it swapped.
+func (l *live) apply(cfg config.Config, drain time.Duration) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	old := l.cur.Load()
+	running := old.app.cfg
+	if l.demo {
+		cfg.Demo.Enabled = true
+		cfg.Server.Listen = demoListenAddr(cfg.Server.Listen)
+	}
+	fixed := restartOnly(running, cfg)
+	cfg.Server, cfg.Store, cfg.Log, cfg.Demo = running.Server, running.Store, running.Log, running.Demo
+	// The sections kept from the running configuration must still fit
+	// the new one (a session cookie domain and the public URL).
+	if err := cfg.Validate(); err != nil {
 		l.refused("the configuration is invalid", err)
 		return false
 	}
@@ -121,12 +131,73 @@ func (l *live) reload(drain time.Duration) bool {
 		l.log.Warn("reload: these settings change only when Gatehouse restarts; their running values stay in use",
 			"settings", strings.Join(fixed, ", "))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), drain)
+	ctx, cancel := context.WithTimeout(context.Background(), max(drain, revokeTimeout))
 	defer cancel()
+	l.revokeUsers(ctx, next.app, withdrawnUsers(running.Users, cfg.Users))
+	if removed := removedClients(running.OIDC.Clients, cfg.OIDC.Clients); len(removed) > 0 {
+		l.log.Info("reload: clients removed; their tokens are refused from now on", "clients", strings.Join(removed, ", "))
+	}
 	if err := old.app.close(ctx); err != nil {
 		l.log.Warn("reload: closing the previous configuration's components", "err", err)
 	}
 	return true
+}
+
+// revokeTimeout is the least time the revocations of one reload get.
+const revokeTimeout = 30 * time.Second
+
+// revokeUsers ends every SSO session of each user in ids (and so the app
+// sessions and the grants created from them), tells every replica's
+// caches to drop the user's sessions and tokens at once, and revokes the
+// user's remaining grants (offline access included), so that enabling
+// the user again brings none of them back. Failures are logged; the
+// user's credentials are refused anyway while the user is disabled or
+// absent, since every use checks the user.
+func (l *live) revokeUsers(ctx context.Context, a *app, ids []string) {
+	for _, id := range ids {
+		n, err := a.sessions.RevokeUser(ctx, id)
+		if err != nil {
+			l.log.Error("reload: revoke the sessions of a removed or disabled user", "user_id", id, "err", err)
+		}
+		g, gerr := a.grants.RevokeUser(ctx, id)
+		if gerr != nil {
+			l.log.Error("reload: revoke the grants of a removed or disabled user", "user_id", id, "err", gerr)
+		}
+		if err == nil && gerr == nil {
+			l.log.Info("reload: user removed or disabled: sessions and tokens revoked", "user_id", id, "sessions", n, "grants", g)
+		}
+	}
+}
+
+// withdrawnUsers lists the ids of the enabled users of running that next
+// removes or disables.
+func withdrawnUsers(running, next []config.User) []string {
+	enabled := make(map[string]bool, len(next))
+	for _, u := range next {
+		enabled[u.ID] = !u.Disabled
+	}
+	var out []string
+	for _, u := range running {
+		if !u.Disabled && !enabled[u.ID] {
+			out = append(out, u.ID)
+		}
+	}
+	return out
+}
+
+// removedClients lists the client ids of running that next does not have.
+func removedClients(running, next []config.Client) []string {
+	kept := make(map[string]bool, len(next))
+	for _, c := range next {
+		kept[c.ClientID] = true
+	}
+	var out []string
+	for _, c := range running {
+		if !kept[c.ClientID] {
+			out = append(out, c.ClientID)
+		}
+	}
+	return out
 }
 
 // refused logs a refused reload and each of its problems.
