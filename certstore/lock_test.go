@@ -104,14 +104,18 @@ func TestTryLockAndUnlock(t *testing.T) {
 func TestLockRefreshedWhileHeld(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func(t *testing.T) store.Store) {
 		st := open(t)
-		opts := certstore.Options{LockTTL: 300 * time.Millisecond, LockPoll: time.Millisecond}
+		// The holder refreshes every TTL/3; the TTL leaves a refresh 600 ms
+		// of slack on a loaded machine (the race detector, parallel
+		// packages on two cores).
+		const ttl = 900 * time.Millisecond
+		opts := certstore.Options{LockTTL: ttl, LockPoll: time.Millisecond}
 		a, b := certstore.New(st, opts), certstore.New(st, opts)
 		ctx := t.Context()
 		if err := a.Lock(ctx, "renew"); err != nil {
 			t.Fatal(err)
 		}
-		// Hold for four TTLs: without refreshing, the lock would be free.
-		deadline := time.Now().Add(4 * 300 * time.Millisecond)
+		// Hold for three TTLs: without refreshing, the lock would be free.
+		deadline := time.Now().Add(3 * ttl)
 		for time.Now().Before(deadline) {
 			if ok, err := b.TryLock(ctx, "renew"); err != nil || ok {
 				t.Fatalf("TryLock while held = %v, %v; the holder's lease was not refreshed", ok, err)
