@@ -306,6 +306,13 @@ func (d *Dispatcher) submitPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	case ctx.Err() != nil:
 		return // the client went away while waiting for a hashing slot
+	case errors.Is(err, identity.ErrBusy):
+		// More sign-ins are waiting than the hashing limit admits: refuse
+		// at once rather than hold memory, and say when to come back.
+		d.log.WarnContext(ctx, "sign-in refused: too many password checks waiting", "err", err)
+		w.Header().Set("Retry-After", busyRetryAfter)
+		d.o.Pages.Error(w, http.StatusServiceUnavailable, "Too many sign-ins at once. Please try again in a few seconds.")
+		return
 	case err != nil:
 		d.unavailable(w, r, "authenticate", err)
 		return
@@ -632,6 +639,10 @@ func (d *Dispatcher) expired(w http.ResponseWriter, r *http.Request) {
 	d.log.InfoContext(r.Context(), "sign-in transaction unknown, expired or of another browser")
 	d.o.Pages.Error(w, http.StatusBadRequest, "This sign-in has expired or was already completed. Go back to the application and sign in again.")
 }
+
+// busyRetryAfter is the Retry-After, in seconds, of a sign-in refused
+// because too many password checks are waiting.
+const busyRetryAfter = "5"
 
 func (d *Dispatcher) unavailable(w http.ResponseWriter, r *http.Request, what string, err error) {
 	d.log.ErrorContext(r.Context(), what, "err", err)

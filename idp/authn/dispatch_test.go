@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gatehouse-sso/gatehouse/identity"
 	"github.com/gatehouse-sso/gatehouse/idp/authn"
 	"github.com/gatehouse-sso/gatehouse/idp/authn/authntest"
 	"github.com/gatehouse-sso/gatehouse/idp/authn/password"
@@ -322,3 +323,26 @@ type fatalT struct {
 }
 
 func (f *fatalT) Fatal(...any) { f.failed = true; panic("fatal") }
+
+// busyUsers answers every password check as the hasher does when its
+// waiting room is full.
+type busyUsers struct{}
+
+func (busyUsers) Authenticate(context.Context, string, string) (identity.User, error) {
+	return identity.User{}, fmt.Errorf("check password: %w", identity.ErrBusy)
+}
+
+func TestPassword_BusyHasherAnswers503WithRetryAfter(t *testing.T) {
+	e := authntest.New(t, func(*authntest.Users) []authn.Method {
+		return []authn.Method{password.New(busyUsers{})}
+	}, nil)
+	b := e.Browser()
+	res := signInWithPassword(e, b, "/login?rd=%2Fafter", authntest.Password)
+	if res.Status != http.StatusServiceUnavailable || res.Header.Get("Retry-After") != "5" ||
+		!strings.Contains(res.Body, "Too many sign-ins at once") {
+		t.Fatalf("busy hasher: %d Retry-After=%q %s", res.Status, res.Header.Get("Retry-After"), res.Body)
+	}
+	if _, ok := e.Session(b); ok {
+		t.Fatal("signed in while the hasher refused")
+	}
+}

@@ -163,6 +163,7 @@ type Response struct {
 	Status   int
 	Location string
 	Body     string
+	Header   http.Header
 }
 
 // Get fetches path (or an absolute URL) in browser b.
@@ -212,7 +213,7 @@ func (e *Env) do(b *http.Client, method, target string, form url.Values) Respons
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
-	return Response{Status: res.StatusCode, Location: res.Header.Get("Location"), Body: string(raw)}
+	return Response{Status: res.StatusCode, Location: res.Header.Get("Location"), Body: string(raw), Header: res.Header}
 }
 
 // Session returns browser b's session (ok false when signed out).
