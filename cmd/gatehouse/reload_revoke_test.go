@@ -225,3 +225,25 @@ func TestReload_RemovedClientTokensRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestWithdrawnUsers(t *testing.T) {
+	u := func(id string, disabled bool) config.User { return config.User{ID: id, Disabled: disabled} }
+	for _, tc := range []struct {
+		name          string
+		running, next []config.User
+		want          []string
+	}{
+		{"unchanged", []config.User{u("a", false)}, []config.User{u("a", false)}, nil},
+		{"removed", []config.User{u("a", false), u("b", false)}, []config.User{u("b", false)}, []string{"a"}},
+		{"disabled", []config.User{u("a", false)}, []config.User{u("a", true)}, []string{"a"}},
+		{"already disabled, then removed", []config.User{u("a", true)}, nil, nil},
+		{"enabled again", []config.User{u("a", true)}, []config.User{u("a", false)}, nil},
+		{"added", nil, []config.User{u("a", false)}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := withdrawnUsers(tc.running, tc.next); !slices.Equal(got, tc.want) {
+				t.Fatalf("withdrawnUsers = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

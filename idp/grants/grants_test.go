@@ -1025,3 +1025,35 @@ func TestRevocationsArePublished(t *testing.T) {
 		t.Fatalf("refresh replay published %+v, want grant %s", got, g3.ID)
 	}
 }
+
+// TestRevokeUser: every grant of the user goes, offline ones and their
+// refresh tokens included; other users' grants stay.
+func TestRevokeUser(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	mine := []Grant{e.grant(t, "u1", "app", "s1"), e.grant(t, "u1", "other", "s2"), e.grant(t, "u1", "app", "")}
+	rt := e.refresh(t, mine[2])
+	theirs := e.grant(t, "u2", "app", "s3")
+
+	n, err := e.s.RevokeUser(ctx, "u1")
+	if err != nil || n != len(mine) {
+		t.Fatalf("RevokeUser = %d, %v; want %d, nil", n, err, len(mine))
+	}
+	for _, g := range mine {
+		_, err := e.s.Grant(ctx, g.ID)
+		wantErr(t, "grant of the revoked user", err, ErrRevoked)
+	}
+	_, _, err = e.s.LookupRefreshToken(ctx, rt)
+	if !errors.Is(err, ErrRevoked) && !errors.Is(err, ErrNotFound) {
+		t.Fatalf("refresh token of the revoked user: %v", err)
+	}
+	if _, err := e.s.Grant(ctx, theirs.ID); err != nil {
+		t.Fatalf("another user's grant: %v", err)
+	}
+	if n, err := e.s.RevokeUser(ctx, "u1"); err != nil || n != 0 {
+		t.Fatalf("RevokeUser again = %d, %v; want 0, nil", n, err)
+	}
+	if _, err := e.s.RevokeUser(ctx, ""); err == nil {
+		t.Fatal("RevokeUser(\"\") accepted")
+	}
+}
