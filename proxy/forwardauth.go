@@ -80,9 +80,12 @@ func (g *Gateway) forwardAuth(w http.ResponseWriter, r *http.Request, f flavour,
 		return
 	}
 	rt := g.table.match(host, path)
-	if seen != 0 && refused(r.Header, seen, f, rt != nil && rt.passRewrite) {
-		empty(w, bad)
-		return
+	// nginx sends X-Original-URL itself: only anything else needs a look.
+	if seen&^foundOriginalURL != 0 || seen != 0 && f != nginx {
+		if refused(r.Header, seen, f, rt != nil && rt.passRewrite) {
+			empty(w, bad)
+			return
+		}
 	}
 	// Bearer tokens: the route's clients, else those forward_auth.bearer
 	// lists for the host (looked up only when there is a token).
@@ -160,13 +163,13 @@ func refused(h http.Header, seen found, f flavour, passRewrite bool) bool {
 	for name, vs := range h {
 		switch classify(name) {
 		case classRewrite:
-			if passRewrite {
-				continue
+			if !passRewrite {
+				return true
 			}
-			if f == nginx && foldPrefix(name, "x-original-url") && len(name) == len("x-original-url") {
-				continue
+		case classOriginalURL:
+			if !passRewrite && f != nginx {
+				return true
 			}
-			return true
 		case classConnection:
 			if seen&foundConnection != 0 && connectionNamesOurs(vs) {
 				return true

@@ -65,10 +65,11 @@ const forwardedPrefix = "x-forwarded-"
 type headerClass uint8
 
 const (
-	classIdentity   headerClass = 1 + iota // always removed
-	classRewrite                           // removed unless the route passes them
-	classForwarding                        // removed unless the peer is a trusted proxy
-	classConnection                        // Connection: its tokens are checked
+	classIdentity    headerClass = 1 + iota // always removed
+	classRewrite                            // removed unless the route passes them
+	classForwarding                         // removed unless the peer is a trusted proxy
+	classConnection                         // Connection: its tokens are checked
+	classOriginalURL                        // X-Original-URL: a rewrite header, and nginx's forward-auth protocol
 )
 
 // headerClasses holds the names above lower-cased with '_' spelled as
@@ -84,6 +85,7 @@ var headerClasses = func() map[string]headerClass {
 	add(rewriteHeaders, classRewrite)
 	add(identityHeaders, classIdentity)
 	m["connection"] = classConnection
+	m["x-original-url"] = classOriginalURL
 	return m
 }()
 
@@ -156,8 +158,9 @@ func StripIdentity(h http.Header) { scrub(h, false) }
 type found uint8
 
 const (
-	foundRewrite    found = 1 << iota // a header of rewriteHeaders
-	foundConnection                   // a Connection header
+	foundRewrite     found = 1 << iota // a header of rewriteHeaders but X-Original-URL
+	foundOriginalURL                   // X-Original-URL
+	foundConnection                    // a Connection header
 )
 
 // scrub removes identity headers and, when untrusted (the peer is not a
@@ -176,6 +179,8 @@ func scrub(h http.Header, untrusted bool) found {
 			}
 		case classRewrite:
 			f |= foundRewrite
+		case classOriginalURL:
+			f |= foundOriginalURL
 		case classConnection:
 			f |= foundConnection
 		}
@@ -190,9 +195,9 @@ func scrub(h http.Header, untrusted bool) found {
 // headers a request's Connection header lists) cannot take Gatehouse's
 // headers away. It allocates only when it changes something.
 func scrubRoute(h http.Header, f found, passRewrite bool) {
-	if f&foundRewrite != 0 && !passRewrite {
+	if f&(foundRewrite|foundOriginalURL) != 0 && !passRewrite {
 		for name := range h {
-			if classify(name) == classRewrite {
+			if c := classify(name); c == classRewrite || c == classOriginalURL {
 				delete(h, name)
 			}
 		}

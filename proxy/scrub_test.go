@@ -29,7 +29,8 @@ func TestClassify(t *testing.T) {
 		want  headerClass
 	}{
 		{identityHeaders, classIdentity},
-		{rewriteHeaders, classRewrite},
+		{rewriteHeaders[1:], classRewrite},
+		{[]string{"X-Original-URL"}, classOriginalURL},
 		{forwardingHeaders, classForwarding},
 		{[]string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Port",
 			"X-Forwarded-Server", "X-Forwarded-Uri", "X-Forwarded-Prefix", "X-Forwarded-Method",
@@ -76,7 +77,7 @@ func TestGateway_RewriteHeadersStripped(t *testing.T) {
 	t.Run("stripped by default", func(t *testing.T) {
 		h := send(t, newTestEnv(t, nil))
 		for name := range h {
-			if classify(name) == classRewrite {
+			if c := classify(name); c == classRewrite || c == classOriginalURL {
 				t.Errorf("upstream saw %q", name)
 			}
 		}
