@@ -94,11 +94,29 @@ var headerClasses = func() map[string]headerClass {
 // length).
 const maxHeaderName = 48
 
+// headerShapes has, for each name length, a bit per first letter ('a' is
+// bit 0) of the names in headerClasses: most headers a request carries
+// (Cookie, Accept, User-Agent, Host) fail it and skip the lookup.
+var headerShapes = func() (s [maxHeaderName + 1]uint32) {
+	for name := range headerClasses {
+		s[len(name)] |= 1 << (name[0] - 'a')
+	}
+	return s
+}()
+
 // classify returns the class of a header name in any spelling (case,
 // '_' for '-'), or 0, without allocating.
 func classify(name string) headerClass {
-	if len(name) > maxHeaderName {
-		if foldPrefix(name, forwardedPrefix) {
+	n := len(name)
+	if n == 0 {
+		return 0
+	}
+	c0 := name[0] | 0x20 // lower case, for a letter
+	if c0 < 'a' || c0 > 'z' {
+		return 0
+	}
+	if n > maxHeaderName || headerShapes[n]&(1<<(c0-'a')) == 0 {
+		if c0 == 'x' && n > len(forwardedPrefix) && foldPrefix(name, forwardedPrefix) {
 			return classForwarding
 		}
 		return 0
