@@ -359,6 +359,32 @@ func (s *stack) exercise(t *testing.T) {
 		}
 	})
 
+	t.Run("RewriteHeadersNeverReachTheApp", func(t *testing.T) {
+		// Headers that make a framework serve another path or run another
+		// method than the one judged. Each flavour either drops them
+		// before the app or refuses the request; none lets them through.
+		rewrite := []string{"x-original-url", "x-rewrite-url", "x-http-method-override", "x-http-method", "x-method-override"}
+		for _, hostile := range []map[string]string{
+			{"X-Original-URL": "/admin/users"},
+			{"X-Original-URL": "/admin/users", "X-Rewrite-URL": "/admin/users", "X-HTTP-Method-Override": "DELETE",
+				"X-HTTP-Method": "DELETE", "X-Method-Override": "DELETE"},
+		} {
+			r := aliceBrowser.get(s.app+"/docs", hostile)
+			switch r.status {
+			case http.StatusOK:
+				got := r.seen(t)
+				for name, values := range got.Header {
+					if slices.Contains(rewrite, strings.ToLower(name)) {
+						t.Errorf("sent %v: the app received %s: %q", hostile, name, values)
+					}
+				}
+			case http.StatusBadRequest, http.StatusForbidden:
+			default:
+				t.Errorf("sent %v: GET /docs answered %d, want 200 without the headers, or 400/403", hostile, r.status)
+			}
+		}
+	})
+
 	t.Run("SpoofedIdentityHeadersNeverReachTheApp", func(t *testing.T) {
 		r := aliceBrowser.get(s.app+"/docs", spoofed)
 		if r.status != http.StatusOK {
