@@ -282,12 +282,17 @@ type Options struct {
 	// OnShutdown, when set, runs when shutdown begins, beside the
 	// draining of in-flight requests and within the same deadline: it
 	// ends what the server no longer tracks, such as hijacked websockets
-	// (the gateway's Shutdown). Serve returns once it has.
+	// (the gateway's Shutdown). Serve waits for it until the deadline.
 	OnShutdown func(ctx context.Context) error
 }
 
 // Serve listens on o.Addr and serves h until ctx is done, then stops
 // accepting and lets in-flight requests finish for up to ShutdownTimeout.
+// Connections taken over by a protocol upgrade, which nothing drains, have
+// their request's context ended once OnShutdown has returned. Whatever is still
+// running at the deadline is cut off: request contexts end, connections
+// close, and Serve returns an error saying so. Serve returns within
+// ShutdownTimeout of ctx's end whatever the connections do.
 // Requests with both Content-Length and Transfer-Encoding get a 400 (see
 // Listen and Harden).
 func Serve(ctx context.Context, h http.Handler, o Options, log *slog.Logger) error {
@@ -295,15 +300,23 @@ func Serve(ctx context.Context, h http.Handler, o Options, log *slog.Logger) err
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.Addr, err)
 	}
+	// Requests outlive ctx while they drain; base ends when they may not.
+	base, release := context.WithCancel(context.WithoutCancel(ctx))
+	defer release()
+	var inflight atomic.Int64 // handlers running, upgraded connections' included
 	srv := &http.Server{
-		Handler:           h,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			inflight.Add(1)
+			defer inflight.Add(-1)
+			h.ServeHTTP(w, r)
+		}),
 		ReadHeaderTimeout: o.ReadHeaderTimeout,
 		ReadTimeout:       o.ReadTimeout,
 		WriteTimeout:      o.WriteTimeout,
 		IdleTimeout:       o.IdleTimeout,
 		MaxHeaderBytes:    o.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		BaseContext:       func(net.Listener) context.Context { return base },
 	}
 	if o.TLS != nil {
 		srv.TLSConfig = o.TLS
@@ -337,12 +350,36 @@ func Serve(ctx context.Context, h http.Handler, o Options, log *slog.Logger) err
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
 	defer cancel()
-	err = srv.Shutdown(sctx)
-	if o.OnShutdown != nil {
+	drainErr := srv.Shutdown(sctx)
+	// The hook ends what Shutdown does not track (websockets, gracefully),
+	// within the same deadline.
+	hooksDone := make(chan struct{})
+	go func() {
 		hooks.Wait()
+		close(hooksDone)
+	}()
+	select {
+	case <-hooksDone:
+	case <-sctx.Done():
 	}
-	if err != nil {
-		return fmt.Errorf("drain %s: %w", o.Addr, err)
+	// Shutdown waited for the requests it knows, the hook for the
+	// websockets; what is left runs on other upgraded connections, which
+	// never drain (or, past the deadline, is late): end their contexts,
+	// which closes proxied upgrades.
+	release()
+	if drainErr != nil {
+		_ = srv.Close()
+	}
+	settle := time.NewTicker(10 * time.Millisecond)
+	defer settle.Stop()
+	for inflight.Load() > 0 && sctx.Err() == nil {
+		select {
+		case <-settle.C:
+		case <-sctx.Done():
+		}
+	}
+	if n := inflight.Load(); drainErr != nil || n > 0 {
+		return fmt.Errorf("drain %s: requests still in flight after the shutdown timeout (%s) were cut off", o.Addr, o.ShutdownTimeout)
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve %s: %w", o.Addr, err)

@@ -299,3 +299,113 @@ func TestServe_OnShutdown(t *testing.T) {
 		t.Fatalf("Serve: %v, hook finished %v", err, finished.Load())
 	}
 }
+
+// TestServe_CutsOffWhatOutlivesTheShutdownTimeout: a request that does not
+// finish within ShutdownTimeout (a stream, a long poll) has its context
+// ended and its connection closed, and Serve returns at the deadline,
+// naming it; a connection taken over by an upgrade, which never drains,
+// has its request's context ended at once, and Serve returns without
+// waiting for the deadline.
+func TestServe_CutsOffWhatOutlivesTheShutdownTimeout(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		timeout time.Duration
+		cutOff  bool // Serve waits for the deadline and reports the cut-off
+		handler func(w http.ResponseWriter, r *http.Request)
+	}{
+		{"stream", 300 * time.Millisecond, true, func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusOK)
+			_ = http.NewResponseController(w).Flush()
+			<-r.Context().Done()
+		}},
+		{"upgrade", 10 * time.Second, false, func(w http.ResponseWriter, r *http.Request) {
+			conn, buf, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			_, _ = buf.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n")
+			_ = buf.Flush()
+			<-r.Context().Done() // as ReverseProxy does for upgraded connections
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			log := slog.New(slog.NewTextHandler(io.Discard, nil))
+			entered := make(chan struct{})
+			released := make(chan struct{})
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				close(entered)
+				defer close(released)
+				c.handler(w, r)
+			})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			addrc := make(chan net.Addr, 1)
+			done := make(chan error, 1)
+			timeout := c.timeout
+			go func() {
+				done <- Serve(ctx, h, Options{Addr: "127.0.0.1:0", ReadHeaderTimeout: time.Second,
+					ShutdownTimeout: timeout, Ready: func(a net.Addr) { addrc <- a }}, log)
+			}()
+			conn, err := net.Dial("tcp", (<-addrc).String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := conn.Write([]byte("GET /held HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			<-entered
+			start := time.Now()
+			cancel()
+			select {
+			case err := <-done:
+				if c.cutOff && (err == nil || !strings.Contains(err.Error(), timeout.String())) {
+					t.Errorf("Serve = %v, want the cut-off reported with the timeout", err)
+				}
+				if !c.cutOff && err != nil {
+					t.Errorf("Serve = %v, want nil", err)
+				}
+			case <-time.After(timeout + 10*time.Second):
+				t.Fatal("Serve did not return after the shutdown timeout")
+			}
+			select {
+			case <-released:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the held request's context did not end after the shutdown timeout")
+			}
+			if d := time.Since(start); c.cutOff && d < timeout {
+				t.Errorf("cut off after %s, before the shutdown timeout", d)
+			} else if !c.cutOff && d >= timeout {
+				t.Errorf("the upgraded connection held the shutdown for %s", d)
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.Copy(io.Discard, conn); err != nil {
+				t.Errorf("the held connection was not closed: %v", err)
+			}
+		})
+	}
+}
+
+// TestServe_OnShutdownBoundedByTheDeadline: a hook that ignores its
+// deadline does not hold Serve past the shutdown timeout.
+func TestServe_OnShutdownBoundedByTheDeadline(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan net.Addr, 1)
+	stuck := make(chan struct{})
+	defer close(stuck)
+	done := make(chan error, 1)
+	go func() {
+		done <- Serve(ctx, http.NotFoundHandler(), Options{Addr: "127.0.0.1:0", ReadHeaderTimeout: time.Second,
+			ShutdownTimeout: 200 * time.Millisecond, Ready: func(a net.Addr) { addrc <- a },
+			OnShutdown: func(context.Context) error { <-stuck; return nil }}, log)
+	}()
+	<-addrc
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve waited for a stuck shutdown hook past the shutdown timeout")
+	}
+}
