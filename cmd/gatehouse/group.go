@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
+	"time"
 )
 
 // group runs actors until its context ends: the parent's end (a signal)
@@ -15,12 +18,13 @@ type group struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	errs   []error
+	active map[string]int // actors running, by name
 }
 
 // newGroup returns a group whose actors stop when parent ends.
 func newGroup(parent context.Context) *group {
 	ctx, cancel := context.WithCancel(parent)
-	return &group{ctx: ctx, cancel: cancel}
+	return &group{ctx: ctx, cancel: cancel, active: make(map[string]int)}
 }
 
 // start runs a in its own goroutine. An error it returns is kept (with
@@ -32,8 +36,18 @@ func (g *group) start(a actor) { g.startWith(g.ctx, a) }
 // replaced by a reload).
 func (g *group) startWith(ctx context.Context, a actor) {
 	g.wg.Add(1)
+	g.mu.Lock()
+	g.active[a.name]++
+	g.mu.Unlock()
 	go func() {
 		defer g.wg.Done()
+		defer func() {
+			g.mu.Lock()
+			if g.active[a.name]--; g.active[a.name] == 0 {
+				delete(g.active, a.name)
+			}
+			g.mu.Unlock()
+		}()
 		if err := a.run(ctx); err != nil {
 			g.fail(fmt.Errorf("%s: %w", a.name, err))
 		}
@@ -61,4 +75,35 @@ func (g *group) wait() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return errors.Join(g.errs...)
+}
+
+// waitAtMost waits for every actor like wait, but for at most d: an actor
+// still running then (one that ignores its context's end) is named in the
+// error, and left behind, so that a stuck component cannot keep the
+// process from stopping.
+func (g *group) waitAtMost(d time.Duration) error {
+	done := make(chan struct{})
+	go func() {
+		g.wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return g.wait()
+	case <-t.C:
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var names []string
+	for name, n := range g.active {
+		if n > 1 {
+			name = fmt.Sprintf("%s (%d)", name, n)
+		}
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return errors.Join(append(slices.Clone(g.errs),
+		fmt.Errorf("still running %s after they were told to stop, given up on: %s", d, strings.Join(names, ", ")))...)
 }

@@ -44,3 +44,32 @@ func TestGroup_ParentEndStopsAll(t *testing.T) {
 		t.Fatalf("wait() = %v", err)
 	}
 }
+
+// TestGroup_WaitAtMostNamesStuckActors: an actor that ignores its
+// context's end cannot hold the group (and the process) forever: the wait
+// gives up after its bound and names it, keeping the other errors.
+func TestGroup_WaitAtMostNamesStuckActors(t *testing.T) {
+	g := newGroup(context.Background())
+	stuck := make(chan struct{})
+	defer close(stuck)
+	g.start(actor{name: "stubborn", run: func(context.Context) error { <-stuck; return nil }})
+	g.start(actor{name: "polite", run: func(ctx context.Context) error { <-ctx.Done(); return nil }})
+	g.start(actor{name: "broken", run: func(context.Context) error { return errors.New("boom") }})
+	start := time.Now()
+	err := g.waitAtMost(200 * time.Millisecond)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("waitAtMost took %s", d)
+	}
+	if err == nil || !strings.Contains(err.Error(), "stubborn") || strings.Contains(err.Error(), "polite") ||
+		!strings.Contains(err.Error(), "broken: boom") {
+		t.Fatalf("waitAtMost = %v, want the stuck actor named and the failure kept", err)
+	}
+
+	// Actors that all return: the same as wait.
+	g = newGroup(context.Background())
+	g.start(actor{name: "a", run: func(ctx context.Context) error { <-ctx.Done(); return nil }})
+	g.cancel()
+	if err := g.waitAtMost(10 * time.Second); err != nil {
+		t.Fatalf("waitAtMost = %v", err)
+	}
+}

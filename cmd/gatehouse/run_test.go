@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -74,7 +75,15 @@ func startServe(t *testing.T, env map[string]string, args ...string) *running {
 	go func() {
 		r.done <- run(ctx, append([]string{"serve"}, args...), envFunc(env), strings.NewReader(""), r.stdout, r.stderr)
 	}()
-	t.Cleanup(func() { cancel(); <-r.done })
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(60 * time.Second):
+			buf := make([]byte, 1<<20)
+			t.Errorf("serve did not stop within 60s of its context's end; goroutines:\n%s", buf[:runtime.Stack(buf, true)])
+		}
+	})
 	return r
 }
 
@@ -87,6 +96,7 @@ func (r *running) waitFor(t *testing.T, substr string) {
 		}
 		select {
 		case err := <-r.done:
+			r.done <- err // for stop and Cleanup
 			t.Fatalf("serve exited early: %v\nstdout:\n%s\nstderr:\n%s", err, r.stdout, r.stderr)
 		case <-time.After(20 * time.Millisecond):
 		}
@@ -102,7 +112,8 @@ func (r *running) stop(t *testing.T) error {
 		r.done <- err // for Cleanup
 		return err
 	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop")
+		buf := make([]byte, 1<<20)
+		t.Fatalf("serve did not stop within 30s; goroutines:\n%s", buf[:runtime.Stack(buf, true)])
 		return nil
 	}
 }

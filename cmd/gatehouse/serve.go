@@ -181,7 +181,10 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 	log.Info("shutting down: draining in-flight requests", "timeout", cfg.Server.ShutdownTimeout.String())
-	err = g.wait()
+	// The listeners return within the shutdown timeout and the other
+	// actors at once; one that does not is named and left behind rather
+	// than keeping the process from stopping.
+	err = g.waitAtMost(cfg.Server.ShutdownTimeout.D() + actorStopGrace)
 	// Work the components still hold (back-channel logouts already
 	// started) gets the shutdown budget too.
 	drain, stop := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.D())
@@ -237,6 +240,10 @@ func deploymentSettings(getenv func(string) string) []string {
 	}
 	return out
 }
+
+// actorStopGrace is how long, beyond server.shutdown_timeout, serve waits
+// for its actors to return once told to stop.
+const actorStopGrace = 5 * time.Second
 
 // demoListenAddr is where the demo listens: loopback only while
 // server.listen is the default (":8443", every interface), since the demo
