@@ -83,8 +83,11 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	g.log.InfoContext(ctx, "closing websockets for shutdown", "count", len(conns))
+	// Each in its own goroutine: goAway waits for a write in progress,
+	// which a client that stopped reading blocks until the deadline's
+	// Close below.
 	for _, c := range conns {
-		c.goAway()
+		go c.goAway()
 	}
 	select {
 	case <-empty:

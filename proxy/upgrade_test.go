@@ -308,3 +308,50 @@ func TestFrameCursor(t *testing.T) {
 		}
 	}
 }
+
+// TestGateway_WebsocketShutdownStuckClient: a client that stopped reading
+// (the relay's write to it blocked mid-frame) does not hold Shutdown past
+// its deadline.
+func TestGateway_WebsocketShutdownStuckClient(t *testing.T) {
+	flood := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, rw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		fmt.Fprintf(rw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+			wsAccept(r.Header.Get("Sec-Websocket-Key")))
+		_ = rw.Flush()
+		frame := wsFrameBytes(2, make([]byte, 60000), nil)
+		_ = conn.SetWriteDeadline(time.Now().Add(20 * time.Second))
+		for {
+			if _, err := conn.Write(frame); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(flood.Close)
+	e := newTestEnv(t, addRoute(config.Route{Host: "ws.test", Upstreams: []string{flood.URL}}))
+	conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /feed HTTP/1.1\r\nHost: ws.test:%s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: eA==\r\nSec-WebSocket-Version: 13\r\n\r\n", e.port)
+	// The client reads nothing more: the relay fills the socket buffers
+	// and blocks writing to it.
+	time.Sleep(500 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- e.gw.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Shutdown: nil, want the deadline's error")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown blocked behind the relay's write to a client that does not read")
+	}
+}
