@@ -83,9 +83,13 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	g.log.InfoContext(ctx, "closing websockets for shutdown", "count", len(conns))
-	// Each in its own goroutine: goAway waits for a write in progress,
-	// which a client that stopped reading blocks until the deadline's
-	// Close below.
+	// Every relay goes away from now on; the close frames are sent each
+	// from its own goroutine: goAway waits for a write in progress, which
+	// a client that stopped reading blocks until the deadline's Close
+	// below.
+	for _, c := range conns {
+		c.goingAway.Store(true)
+	}
 	for _, c := range conns {
 		go c.goAway()
 	}
@@ -232,6 +236,12 @@ func (c *upgradedConn) Read(p []byte) (int, error) {
 	for {
 		if c.sentIn {
 			n, err := c.Conn.Read(p)
+			if n == 0 && isTimeout(err) {
+				// goAway's wake-up, arriving after this close frame went
+				// out: not an end.
+				_ = c.Conn.SetReadDeadline(time.Time{})
+				continue
+			}
 			if err != nil {
 				return 0, err
 			}
