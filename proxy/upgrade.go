@@ -21,10 +21,18 @@ import (
 // Shutdown ends each websocket the way RFC 6455 §7 asks: a close frame
 // with 1001 (going away) to the client and to the upstream, sent between
 // two frames of the traffic relayed, then waits for both ends to close.
+// The client connection is closed only once the client has answered with
+// its own close frame (or hung up, or the shutdown deadline passed): closing
+// earlier would have the client's close frame arrive at a closed socket,
+// which answers with a TCP reset instead of a clean close.
 
 // closeGoingAway is the close code of a server going away (RFC 6455
 // §7.4.1).
 const closeGoingAway = 1001
+
+// closeLinger bounds the wait for a client's close frame when the shutdown
+// has no deadline of its own.
+const closeLinger = 5 * time.Second
 
 // upgrades is the set of live upgraded client connections.
 type upgrades struct {
@@ -87,7 +95,12 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	// from its own goroutine: goAway waits for a write in progress, which
 	// a client that stopped reading blocks until the deadline's Close
 	// below.
+	linger, ok := ctx.Deadline()
+	if !ok {
+		linger = time.Now().Add(closeLinger)
+	}
 	for _, c := range conns {
+		c.linger.Store(linger.UnixNano())
 		c.goingAway.Store(true)
 	}
 	for _, c := range conns {
@@ -159,11 +172,17 @@ type upgradedConn struct {
 	wmu       sync.Mutex
 	out       frameCursor // upstream → client
 	goingAway atomic.Bool // shutdown asked for the close frames
-	sentOut   bool        // close frame written to the client
+	sentOut   atomic.Bool // close frame written to the client (written under wmu)
 
 	rmu    sync.Mutex
 	in     frameCursor // client → upstream
 	sentIn bool        // close frame handed to the upstream
+
+	// dmu orders the read deadlines: Close's wake-up of a blocked Read
+	// must not be undone by Read clearing goAway's.
+	dmu     sync.Mutex
+	closing atomic.Bool  // Close began: Read gives up the connection
+	linger  atomic.Int64 // until when (Unix ns) Close waits for the client's close frame
 }
 
 // goAway asks for the close frames: the one to the client is written now
@@ -180,15 +199,33 @@ func (c *upgradedConn) goAway() {
 		c.sendOutLocked()
 	}
 	c.wmu.Unlock()
-	_ = c.Conn.SetReadDeadline(time.Now())
+	c.dmu.Lock()
+	if !c.closing.Load() {
+		_ = c.Conn.SetReadDeadline(time.Now())
+	}
+	c.dmu.Unlock()
+}
+
+// wokenUp lifts goAway's wake-up deadline and reports true, unless Close
+// has set its own (then a timeout ends the reading). goAway's deadline
+// may land after Read has already sent the upstream its close frame: the
+// timeout it causes is a wake-up too, not an error.
+func (c *upgradedConn) wokenUp() bool {
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	if c.closing.Load() {
+		return false
+	}
+	_ = c.Conn.SetReadDeadline(time.Time{})
+	return true
 }
 
 // sendOutLocked writes the close frame to the client.
 func (c *upgradedConn) sendOutLocked() {
-	if c.sentOut {
+	if c.sentOut.Load() {
 		return
 	}
-	c.sentOut = true
+	c.sentOut.Store(true)
 	f := [4]byte{0x88, 2}
 	binary.BigEndian.PutUint16(f[2:], closeGoingAway)
 	_ = c.Conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
@@ -204,7 +241,7 @@ func (c *upgradedConn) Write(p []byte) (int, error) {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.sentOut {
+	if c.sentOut.Load() {
 		return len(p), nil
 	}
 	if !c.goingAway.Load() {
@@ -234,18 +271,18 @@ func (c *upgradedConn) Read(p []byte) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	for {
+		if c.closing.Load() {
+			// Close drains the connection from here on.
+			return 0, net.ErrClosed
+		}
 		if c.sentIn {
+			// Dropped: the upstream has its close frame. The client's
+			// answering close frame is noted, for Close.
 			n, err := c.Conn.Read(p)
-			if n == 0 && isTimeout(err) {
-				// goAway's wake-up, arriving after this close frame went
-				// out: not an end.
-				_ = c.Conn.SetReadDeadline(time.Time{})
-				continue
-			}
-			if err != nil {
+			c.in.feed(p[:n])
+			if err != nil && !(isTimeout(err) && c.wokenUp()) {
 				return 0, err
 			}
-			_ = n // dropped: the upstream has its close frame
 			continue
 		}
 		going := c.isGoingAway()
@@ -255,14 +292,13 @@ func (c *upgradedConn) Read(p []byte) (int, error) {
 			// valid key and leaves the payload readable.
 			copy(p, []byte{0x88, 0x82, 0, 0, 0, 0})
 			binary.BigEndian.PutUint16(p[6:], closeGoingAway)
-			_ = c.Conn.SetReadDeadline(time.Time{})
+			c.wokenUp()
 			return 8, nil
 		}
 		n, err := c.Conn.Read(p)
-		if n == 0 && isTimeout(err) && c.isGoingAway() {
+		if n == 0 && isTimeout(err) && c.isGoingAway() && c.wokenUp() {
 			// Woken up by goAway: send the close frame at once, or
 			// first read the rest of the frame in progress.
-			_ = c.Conn.SetReadDeadline(time.Time{})
 			continue
 		}
 		going = going || c.isGoingAway()
@@ -284,11 +320,64 @@ func (c *upgradedConn) Read(p []byte) (int, error) {
 
 func (c *upgradedConn) isGoingAway() bool { return c.goingAway.Load() }
 
-// Close closes the client connection and forgets it.
+// Close closes the client connection and forgets it. A websocket that
+// was sent a close frame is closed only after the client's answering
+// close frame has been read (or the client hung up, or the linger
+// deadline passed): the server closes the TCP connection once the close
+// handshake is complete (RFC 6455 §7.1.1), and closing a socket with
+// the client's close frame still unread, or about to arrive, resets the
+// connection, which the client sees as an error instead of a clean end.
 func (c *upgradedConn) Close() error {
+	if c.websocket {
+		c.awaitClientClose()
+	}
 	err := c.Conn.Close()
 	c.once.Do(func() { c.set.remove(c) })
 	return err
+}
+
+// awaitClientClose reads, and drops, what the client sends until its close
+// frame, when the gateway is going away (and so sends it one). A Read blocked in another goroutine
+// (the reverse proxy's copy towards the upstream) is woken up and gives up
+// the connection first.
+func (c *upgradedConn) awaitClientClose() {
+	if !c.goingAway.Load() || c.closing.Load() {
+		return
+	}
+	// Shutdown's goAway runs in its own goroutine and may come after the
+	// relay ended: the close frame is sent here then. A write in progress
+	// (goAway's, or the relay's to a client that stopped reading) holds
+	// wmu: the wait below is bounded by the linger deadline.
+	if c.wmu.TryLock() {
+		if c.out.atBoundary() {
+			c.sendOutLocked()
+		}
+		c.wmu.Unlock()
+		if !c.sentOut.Load() {
+			// A frame half relayed, which the gone upstream will not
+			// finish: no close frame can follow it.
+			return
+		}
+	}
+	c.dmu.Lock()
+	c.closing.Store(true)
+	_ = c.Conn.SetReadDeadline(time.Now())
+	c.dmu.Unlock()
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	linger := time.Now().Add(closeLinger)
+	if ns := c.linger.Load(); ns != 0 {
+		linger = time.Unix(0, ns)
+	}
+	_ = c.Conn.SetReadDeadline(linger)
+	buf := make([]byte, 512)
+	for !c.in.sawClose {
+		n, err := c.Conn.Read(buf)
+		c.in.feed(buf[:n])
+		if err != nil {
+			return
+		}
+	}
 }
 
 func isTimeout(err error) bool {
@@ -298,9 +387,11 @@ func isTimeout(err error) bool {
 // frameCursor follows websocket frame boundaries in a byte stream
 // without keeping the frames (RFC 6455 §5.2).
 type frameCursor struct {
-	head    [14]byte
-	have    int    // header bytes collected
-	payload uint64 // payload bytes left of the current frame
+	head     [14]byte
+	have     int    // header bytes collected
+	payload  uint64 // payload bytes left of the current frame
+	op       byte   // opcode of the current frame
+	sawClose bool   // a whole close frame went by
 }
 
 // atBoundary reports whether the bytes seen so far end with a whole
@@ -336,6 +427,9 @@ func (f *frameCursor) feed(p []byte) {
 			}
 			f.payload -= k
 			p = p[k:]
+			if f.payload == 0 && f.op == 8 {
+				f.sawClose = true
+			}
 			continue
 		}
 		f.head[f.have] = p[0]
@@ -350,7 +444,11 @@ func (f *frameCursor) feed(p []byte) {
 			default:
 				f.payload = uint64(l)
 			}
+			f.op = f.head[0] & 0x0f
 			f.have = 0
+			if f.payload == 0 && f.op == 8 {
+				f.sawClose = true
+			}
 		}
 	}
 }

@@ -11,8 +11,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -205,10 +205,22 @@ func TestGateway_WebsocketShutdown(t *testing.T) {
 		if g := <-got; g != "close 1001 masked true" {
 			t.Fatalf("%s: upstream got %q", c.name, g)
 		}
-		// The client answers and closes, as clients do.
-		_, _ = c.conn.Write(wsFrameBytes(8, f.payload[:2], key))
-		if _, err := io.ReadAll(c.r); err != nil && !errors.Is(err, syscall.ECONNRESET) {
-			t.Fatalf("%s: the gateway did not close the connection: %v", c.name, err)
+		// The upstream has answered and hung up; the gateway still
+		// waits for the client's answer before closing the connection
+		// (closing first would have that answer reset the connection).
+		time.Sleep(100 * time.Millisecond)
+		_ = c.conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		if n, err := c.r.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("%s: before the client answered the close: read %d, %v; want the connection still open", c.name, n, err)
+		}
+		_ = c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		// The client answers; the gateway then closes the connection,
+		// cleanly: an EOF, not a reset.
+		if _, err := c.conn.Write(wsFrameBytes(8, f.payload[:2], key)); err != nil {
+			t.Fatalf("%s: the client's close frame: %v", c.name, err)
+		}
+		if _, err := io.ReadAll(c.r); err != nil {
+			t.Fatalf("%s: the gateway did not close the connection cleanly: %v", c.name, err)
 		}
 		c.conn.Close()
 	}
@@ -259,7 +271,7 @@ func TestGateway_WebsocketShutdownDeadline(t *testing.T) {
 	if err != nil || f.op != 8 {
 		t.Fatalf("close frame: %+v %v", f, err)
 	}
-	if _, err := io.ReadAll(br); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+	if _, err := io.ReadAll(br); err != nil {
 		t.Fatalf("connection not closed at the deadline: %v", err)
 	}
 }
@@ -307,6 +319,91 @@ func TestFrameCursor(t *testing.T) {
 		}
 		if !c.atBoundary() {
 			t.Errorf("step %d: not at a boundary at the end", step)
+		}
+		if c.sawClose {
+			t.Errorf("step %d: a close frame seen in a stream without one", step)
+		}
+	}
+}
+
+// TestUpgradedConn_LateWakeUp: goAway's wake-up deadline may land after
+// Read has already handed the upstream its close frame (the copy towards
+// the upstream started reading only after shutdown began). That timeout
+// is no error: the connection keeps waiting for the client's answer
+// instead of being dropped at once.
+func TestUpgradedConn_LateWakeUp(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &upgradedConn{Conn: server, set: &upgrades{}, websocket: true}
+	defer c.Close()
+	// Shutdown began before the first Read: it hands out the close frame
+	// at once, and goAway's deadline comes after.
+	c.goingAway.Store(true)
+	p := make([]byte, 64)
+	if n, err := c.Read(p); err != nil || n != 8 || p[0] != 0x88 {
+		t.Fatalf("first Read: % x, %v; want the close frame", p[:n], err)
+	}
+	c.linger.Store(time.Now().Add(10 * time.Second).UnixNano())
+	c.goAway()
+	res := make(chan error, 1)
+	go func() {
+		_, err := c.Read(p)
+		res <- err
+	}()
+	select {
+	case err := <-res:
+		t.Fatalf("Read returned %v before the client hung up", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	// The client reads the gateway's close frame and hangs up.
+	_ = client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if f, _, err := readWSFrame(client); err != nil || f.op != 8 {
+		t.Fatalf("client: %+v %v; want the close frame", f, err)
+	}
+	client.Close()
+	select {
+	case err := <-res:
+		if !errors.Is(err, io.EOF) {
+			t.Fatalf("Read after the client hung up: %v, want EOF", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Read did not return when the client hung up")
+	}
+}
+
+// TestFrameCursor_SawClose: a close frame is noted once its last byte has
+// gone by, however the stream is cut, and not before.
+func TestFrameCursor_SawClose(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		close []byte
+	}{
+		{"masked with a code", wsFrameBytes(8, []byte{0x03, 0xe9}, []byte{1, 2, 3, 4})},
+		{"unmasked, empty", wsFrameBytes(8, nil, nil)},
+		{"masked, with a reason", wsFrameBytes(8, append([]byte{0x03, 0xe8}, strings.Repeat("r", 120)...), []byte{5, 6, 7, 8})},
+	} {
+		stream := append(wsFrameBytes(1, []byte("before"), []byte{1, 1, 1, 1}), tc.close...)
+		for _, step := range []int{1, 3, len(stream)} {
+			var c frameCursor
+			for i := 0; i < len(stream); i += step {
+				j := min(i+step, len(stream))
+				c.feed(stream[i:j])
+				if want := j == len(stream); c.sawClose != want {
+					t.Errorf("%s, step %d: sawClose %v after %d of %d bytes", tc.name, step, c.sawClose, j, len(stream))
+				}
+			}
 		}
 	}
 }
