@@ -454,3 +454,48 @@ func TestGateway_WebsocketShutdownStuckClient(t *testing.T) {
 		t.Fatal("Shutdown blocked behind the relay's write to a client that does not read")
 	}
 }
+
+// TestUpgradedConn_CloseBeforeGoAway: when the relay ends (the upstream
+// answered its close frame and hung up) before shutdown's goAway got to
+// write the client's close frame, Close sends it, waits for the client's
+// answer, and only then closes, cleanly.
+func TestUpgradedConn_CloseBeforeGoAway(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &upgradedConn{Conn: server, set: &upgrades{}, websocket: true}
+	c.linger.Store(time.Now().Add(10 * time.Second).UnixNano())
+	c.goingAway.Store(true) // as Shutdown does before goAway runs
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	_ = client.SetDeadline(time.Now().Add(10 * time.Second))
+	f, _, err := readWSFrame(client)
+	if err != nil || f.op != 8 || len(f.payload) < 2 || binary.BigEndian.Uint16(f.payload) != 1001 {
+		t.Fatalf("client got %+v, %v; want a close frame with 1001", f, err)
+	}
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) before the client answered", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if _, err := client.Write(wsFrameBytes(8, f.payload[:2], []byte{1, 2, 3, 4})); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, err := io.ReadAll(client); err != nil {
+		t.Fatalf("the connection did not end cleanly: %v", err)
+	}
+}
