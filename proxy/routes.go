@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"iter"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -122,18 +123,39 @@ func (t *table) match(host, path string) *route {
 	if len(t.wild) == 0 {
 		return nil
 	}
-	for h := host; ; {
-		i := strings.IndexByte(h, '.')
-		if i < 0 {
-			return nil
-		}
-		h = h[i+1:]
+	for h := range parentDomains(host) {
 		if rs, ok := t.wild[h]; ok {
 			if r := matchPrefix(rs, path); r != nil {
 				return r
 			}
 		}
 	}
+	return nil
+}
+
+// parentDomains yields host's parent domains, most specific first ("a.b.c"
+// yields "b.c", then "c"): the keys a wildcard host "*.b.c" is kept under.
+func parentDomains(host string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for h := host; ; {
+			i := strings.IndexByte(h, '.')
+			if i < 0 || !yield(h[i+1:]) {
+				return
+			}
+			h = h[i+1:]
+		}
+	}
+}
+
+// hostPattern normalises a configured host (exact, or "*." and a base):
+// lower case, no trailing dot; wild reports a wildcard, whose base is
+// returned without the "*.".
+func hostPattern(h string) (key string, wild bool) {
+	h = strings.ToLower(strings.TrimSuffix(h, "."))
+	if base, ok := strings.CutPrefix(h, "*."); ok {
+		return base, true
+	}
+	return h, false
 }
 
 func matchPrefix(rs []*route, path string) *route {
@@ -174,11 +196,10 @@ func newHostClients(list []config.HostBearer) hostClients {
 	hc := hostClients{exact: map[string][]string{}, wild: map[string][]string{}}
 	for _, b := range list {
 		for _, h := range b.Hosts {
-			h = strings.ToLower(strings.TrimSuffix(h, "."))
-			if base, ok := strings.CutPrefix(h, "*."); ok {
-				hc.wild[base] = slices.Clone(b.Clients)
+			if key, wild := hostPattern(h); wild {
+				hc.wild[key] = slices.Clone(b.Clients)
 			} else {
-				hc.exact[h] = slices.Clone(b.Clients)
+				hc.exact[key] = slices.Clone(b.Clients)
 			}
 		}
 	}
@@ -191,19 +212,12 @@ func (hc hostClients) lookup(host string) []string {
 	if c, ok := hc.exact[host]; ok {
 		return c
 	}
-	if len(hc.wild) == 0 {
-		return nil
-	}
-	for h := host; ; {
-		i := strings.IndexByte(h, '.')
-		if i < 0 {
-			return nil
-		}
-		h = h[i+1:]
+	for h := range parentDomains(host) {
 		if c, ok := hc.wild[h]; ok {
 			return c
 		}
 	}
+	return nil
 }
 
 // hostSet answers whether Gatehouse serves a host as an app host: the
@@ -214,11 +228,10 @@ type hostSet struct {
 }
 
 func (s *hostSet) add(h string) {
-	h = strings.ToLower(strings.TrimSuffix(h, "."))
-	if base, ok := strings.CutPrefix(h, "*."); ok {
-		s.wild[base] = true
-	} else if h != "" {
-		s.exact[h] = true
+	if key, wild := hostPattern(h); wild {
+		s.wild[key] = true
+	} else if key != "" {
+		s.exact[key] = true
 	}
 }
 
@@ -226,19 +239,12 @@ func (s *hostSet) has(host string) bool {
 	if s.exact[host] {
 		return true
 	}
-	if len(s.wild) == 0 {
-		return false
-	}
-	for h := host; ; {
-		i := strings.IndexByte(h, '.')
-		if i < 0 {
-			return false
-		}
-		h = h[i+1:]
+	for h := range parentDomains(host) {
 		if s.wild[h] {
 			return true
 		}
 	}
+	return false
 }
 
 // newTransport builds the tuned transport of one route.
