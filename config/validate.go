@@ -19,6 +19,7 @@ const (
 	maxBodyBytesLimit   = 64 << 20 // server.max_body_bytes upper bound (64 MiB)
 	minHeaderBytes      = 4096     // server.max_header_bytes lower bound
 	maxHeaderBytesLimit = 1 << 20  // server.max_header_bytes upper bound (1 MiB)
+	maxMinHeapMiB       = 65536    // server.min_heap_mib upper bound (64 GiB)
 	minSecretBytes      = 32       // minimum length of each session secret
 	minMemoryKiB        = 8 << 10  // password.memory_kib lower bound (8 MiB)
 	maxMemoryKiB        = 1 << 20  // password.memory_kib upper bound (1 GiB)
@@ -181,6 +182,9 @@ func (v *validator) server(s Server) *url.URL {
 	}
 	if s.MaxHeaderBytes < minHeaderBytes || s.MaxHeaderBytes > maxHeaderBytesLimit {
 		v.add("server.max_header_bytes", "must be from %d to %d (1 MiB), got %d", minHeaderBytes, maxHeaderBytesLimit, s.MaxHeaderBytes)
+	}
+	if s.MinHeapMiB < 0 || s.MinHeapMiB > maxMinHeapMiB {
+		v.add("server.min_heap_mib", "must be from 0 (Go's default) to %d, got %d", maxMinHeapMiB, s.MinHeapMiB)
 	}
 	return publicURL
 }

@@ -163,6 +163,8 @@ func TestValidateRejects(t *testing.T) {
 		{"max_body_bytes too big", func(c *Config) { c.Server.MaxBodyBytes = 64<<20 + 1 }, "server.max_body_bytes: must be from 1 to 67108864"},
 		{"max_header_bytes small", func(c *Config) { c.Server.MaxHeaderBytes = 4095 }, "server.max_header_bytes: must be from 4096"},
 		{"max_header_bytes big", func(c *Config) { c.Server.MaxHeaderBytes = 2 << 20 }, "server.max_header_bytes: must be from 4096"},
+		{"min_heap_mib negative", func(c *Config) { c.Server.MinHeapMiB = -1 }, "server.min_heap_mib: must be from 0"},
+		{"min_heap_mib big", func(c *Config) { c.Server.MinHeapMiB = 65537 }, "server.min_heap_mib: must be from 0"},
 		// log
 		{"log level", func(c *Config) { c.Log.Level = "verbose" }, `log.level: must be one of debug, info, warn, error (got "verbose")`},
 		{"log level case", func(c *Config) { c.Log.Level = "INFO" }, "log.level: must be one of"},

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gatehouse-sso/gatehouse/config"
 	"github.com/gatehouse-sso/gatehouse/demo"
+	"github.com/gatehouse-sso/gatehouse/internal/heapfloor"
 	"github.com/gatehouse-sso/gatehouse/server"
 )
 
@@ -52,6 +53,9 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log.Info("configuration loaded", "file", source, "users", len(cfg.Users), "clients", len(cfg.OIDC.Clients),
 		"routes", len(cfg.Gateway.Routes), "rules", len(cfg.Gateway.Rules), "demo", cfg.Demo.Enabled)
+	// The garbage collector waits for server.min_heap_mib of heap (see
+	// heapfloor): the check and the proxy allocate a few KiB a request.
+	defer heapfloor.Start(uint64(cfg.Server.MinHeapMiB) << 20)()
 
 	st, stLC, err := buildStore(cfg.Store, log)
 	if err != nil {
