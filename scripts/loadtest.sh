@@ -46,7 +46,9 @@
 # p99 is not inflated by wrk's own scheduling (needs 2+ cores and taskset).
 # GATEHOUSE_* variables reach Gatehouse, e.g.
 # GATEHOUSE_GATEWAY_FORWARD_AUTH_HEADERS_ASSERTION=false to measure
-# forward-auth without the signed assertion. GATEHOUSE_GOGC and
+# forward-auth without the signed assertion, or
+# GATEHOUSE_SERVER_MIN_HEAP_MIB=0 to run Gatehouse without its heap floor
+# (Go's default collector pacing, as the yardsticks run). GATEHOUSE_GOGC and
 # GATEHOUSE_GODEBUG become Gatehouse's GOGC and GODEBUG (and no other
 # process's), e.g. GATEHOUSE_GOGC=400, or GATEHOUSE_GODEBUG=gctrace=1
 # with LOGS=DIR, which keeps every process's log in DIR.
