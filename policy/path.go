@@ -85,6 +85,10 @@ func CheckPrefix(prefix string) error {
 //     servers on Windows file systems drop trailing dots and spaces and
 //     read it as "/admin". The dot segments "." and ".." are resolved, not
 //     refused;
+//   - a segment name naming an NTFS alternate data stream by its type
+//     ("/admin::$DATA", "/admin:$i30:$INDEX_ALLOCATION/x", with ":" and
+//     "$" raw or encoded): IIS and Windows file servers serve the file or
+//     directory itself, so the path escapes a rule on "/admin";
 //   - look-alike characters: every non-ASCII character that NFKC
 //     normalisation turns into something containing ASCII (full-width
 //     "／" U+FF0F and "．" U+FF0E, "ａ" U+FF41, the ligature "ﬁ", "²", a
@@ -173,6 +177,9 @@ func ambiguous(p string) error {
 		if trailingDotOrSpace(name) {
 			return pathErr("a segment ending in a dot or a space, which some servers drop")
 		}
+		if streamType(name) {
+			return pathErr(`an NTFS alternate data stream (":$DATA"), which Windows servers read as the file itself`)
+		}
 	}
 	for i := 0; i+2 < len(p); i++ {
 		if p[i] != '%' {
@@ -200,6 +207,28 @@ func trailingDotOrSpace(name string) bool {
 		return true
 	}
 	return n >= 3 && name[n-3:] == "%20"
+}
+
+// streamType reports whether a segment name (canonical, without matrix
+// parameters) has a ":" followed by "$", raw or percent-encoded: the
+// type of an NTFS alternate data stream ("name::$DATA",
+// "name:stream:$INDEX_ALLOCATION").
+func streamType(name string) bool {
+	for i := 0; i < len(name); i++ {
+		var rest string
+		switch {
+		case name[i] == ':':
+			rest = name[i+1:]
+		case name[i] == '%' && i+2 < len(name) && name[i+1:i+3] == "3A":
+			rest = name[i+3:]
+		default:
+			continue
+		}
+		if strings.HasPrefix(rest, "$") || strings.HasPrefix(rest, "%24") {
+			return true
+		}
+	}
+	return false
 }
 
 // lookalikeAt reports whether the percent-encoded UTF-8 sequence whose
@@ -311,7 +340,7 @@ func canonical(p string) bool {
 			switch {
 			case seg == "" && !last, name == ".", name == "..", name == "" && seg != "" && !last:
 				return false
-			case trailingDotOrSpace(name):
+			case trailingDotOrSpace(name), streamType(name):
 				return false
 			}
 			segStart = i + 1

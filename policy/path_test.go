@@ -183,6 +183,17 @@ func TestTraversalTricks(t *testing.T) {
 		{"/admin%20./x", reject, "space then dot"},
 		{"/admin.;x/y", reject, "a trailing dot before matrix parameters"},
 		{"/admin..%2f", reject, "encoded slash"},
+		{"/admin::$DATA", reject, "an NTFS stream: IIS serves /admin"},
+		{"/admin::$data/x", reject, "an NTFS stream type in any case"},
+		{"/admin:$i30:$INDEX_ALLOCATION/x", reject, "a named directory stream"},
+		{"/admin::%24DATA", reject, "an encoded $"},
+		{"/admin%3A%3A%24DATA", reject, "an encoded colon and $"},
+		{"/admin%3a:$DATA", reject, "a lower-case encoded colon"},
+		{"/admin::$DATA;x/y", reject, "an NTFS stream before matrix parameters"},
+		{"/admin:x", public, "a colon without a stream type is another name"},
+		{"/public/a:b", public, "colons are allowed"},
+		{"/public/price$5:$", reject, "a colon then $ is a stream type wherever it is"},
+		{"/public/$x:y", public, "a $ before the colon"},
 		{"/admin%C2%A0/x", reject, "no-break space: NFKC makes it a space"},
 		{"/admin%E3%80%80", reject, "ideographic space"},
 		{"/admin%EF%BC%8Fx", reject, "full-width slash U+FF0F"},
@@ -269,7 +280,7 @@ func upstreamViews(p string) []string {
 	}
 	for _, v := range []string{once, twice} {
 		v = strings.ReplaceAll(v, `\`, "/")
-		views = append(views, path.Clean(v), path.Clean(dropParams(v)))
+		views = append(views, path.Clean(v), path.Clean(dropParams(v)), path.Clean(dropStreams(dropParams(v))))
 	}
 	return views
 }
@@ -284,13 +295,26 @@ func dropParams(p string) string {
 	return strings.Join(segs, "/")
 }
 
+// dropStreams reads p as Windows does: a segment that names an NTFS
+// stream by its type ("admin::$DATA", "admin:s:$DATA") is the file
+// before the first colon.
+func dropStreams(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if strings.Contains(s, ":$") {
+			segs[i], _, _ = strings.Cut(s, ":")
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
 // FuzzNormalizePath checks the properties of canonical paths on any input.
 func FuzzNormalizePath(f *testing.F) {
 	for _, s := range []string{
 		"/", "/a/b", "//a/./b/../c/", "/%2e%2e/%2E", "/a%2fb", "/a;x/..;y/b", "/%C0%AE",
 		"/%252e", "/caf\xc3\xa9", "/a?b#c", `/a\b`, "/;x", "/a/;x", "/%25%32%65", "/..;/..;/a",
 		"/admin./x", "/admin%20/x", "/admin.;x", "/%EF%BC%8Fadmin", "/a%E2%88%95b", "/%C2%A0", "/x\xef\xbc\x8e",
-		"/%C3%EF%BC%8F", "/\xf0\x9d\x90\x9a",
+		"/%C3%EF%BC%8F", "/\xf0\x9d\x90\x9a", "/admin::$DATA", "/a%3A%24b",
 	} {
 		f.Add(s)
 	}
@@ -326,6 +350,9 @@ func FuzzNormalizePath(f *testing.F) {
 		}
 		if !canonical(got) {
 			t.Fatalf("%q: result %q is not canonical", raw, got)
+		}
+		if dec, err := url.PathUnescape(got); err == nil && strings.Contains(dec, ":$") {
+			t.Fatalf("%q: result %q names an NTFS stream type", raw, got)
 		}
 		again, err := NormalizePath(got)
 		if err != nil || again != got {

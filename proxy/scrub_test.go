@@ -278,6 +278,7 @@ func TestGateway_AmbiguousPaths(t *testing.T) {
 	for _, p := range []string{
 		"/admin./x", "/admin%20/x", "/admin.", "/admin%2E%20", "/admin.;x/y", "/admin%C2%A0/x",
 		"/admin%EF%BC%8Fx", "/public/..%E2%88%95admin", "/public/..%E2%81%84admin", "/%EF%BD%81dmin",
+		"/admin::$DATA", "/admin::%24DATA/x",
 	} {
 		t.Run(p, func(t *testing.T) {
 			before := e.up.hits.Load()
