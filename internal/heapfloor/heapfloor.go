@@ -69,7 +69,7 @@ type tuner struct {
 	base    int
 	stopped atomic.Bool
 	samples []metrics.Sample
-	last    int // the percent last set; only the cleanup goroutine and Start touch it
+	last    int // the percent last set; guarded by mu
 }
 
 // sentinel is allocated unreachable; its cleanup runs after the
