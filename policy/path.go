@@ -329,6 +329,7 @@ func canonical(p string) bool {
 	}
 	segStart := 1
 	prev := -1
+	colon := false // the segment has a ":", raw or encoded
 	for i := 1; i <= len(p); i++ {
 		if i == len(p) || p[i] == '/' {
 			seg := p[segStart:i]
@@ -340,11 +341,12 @@ func canonical(p string) bool {
 			switch {
 			case seg == "" && !last, name == ".", name == "..", name == "" && seg != "" && !last:
 				return false
-			case trailingDotOrSpace(name), streamType(name):
+			case trailingDotOrSpace(name), colon && streamType(name):
 				return false
 			}
 			segStart = i + 1
 			prev = -1
+			colon = false
 			continue
 		}
 		c := p[i]
@@ -352,6 +354,7 @@ func canonical(p string) bool {
 			if !unreserved(c) && !rawReserved(c) {
 				return false
 			}
+			colon = colon || c == ':'
 			prev = int(c)
 			continue
 		}
@@ -370,6 +373,7 @@ func canonical(p string) bool {
 		if d >= 0xC2 && lookalikeAt(p, i) {
 			return false
 		}
+		colon = colon || d == ':'
 		prev = int(d)
 		i += 2
 	}
