@@ -372,6 +372,11 @@ func TestPathRegex_TrailingSlash(t *testing.T) {
 		{"/admin(/.*)?", "/admin/.", true},   // normalised to "/admin/"
 		{"/admin", "//admin//", false},       // normalised to "/admin/"
 		{"/files/[^/]+", "/files/a/", false}, // the slash stays
+		// The case-insensitive recipe of docs/gateway.md.
+		{"(?i)/admin(/.*)?", "/ADMIN", true},
+		{"(?i)/admin(/.*)?", "/Admin/x", true},
+		{"(?i)/admin(/.*)?", "/%41dmin", true}, // decoded to "/Admin"
+		{"(?i)/admin(/.*)?", "/administrator", false},
 	}
 	for _, tt := range tests {
 		p := mustCompile(t, []Rule{{PathRegex: tt.re, Decision: DecisionPublic}})
