@@ -2,8 +2,6 @@ package proxy
 
 import (
 	"context"
-	"crypto/hkdf"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +20,7 @@ import (
 	"github.com/gatehouse-sso/gatehouse/config"
 	"github.com/gatehouse-sso/gatehouse/identity"
 	"github.com/gatehouse-sso/gatehouse/idp/keys"
+	"github.com/gatehouse-sso/gatehouse/internal/cookiekeys"
 	"github.com/gatehouse-sso/gatehouse/internal/oidcrp"
 	"github.com/gatehouse-sso/gatehouse/policy"
 	"github.com/gatehouse-sso/gatehouse/store"
@@ -252,8 +251,9 @@ func New(o Options) (*Gateway, error) {
 	if g.secure {
 		g.flowPrefix = "__Host-" + g.flowPrefix
 	}
-	if g.codecs, err = cookieCodecs(o.Secrets, o.SessionTTL, "cookie", securecookie.NopEncoder{}); err != nil {
-		return nil, err
+	// The app cookie has keys of its own, never the SSO cookie's.
+	if g.codecs, err = cookiekeys.Codecs(o.Secrets, "gatehouse gateway cookie", o.SessionTTL, maxStateLen, securecookie.NopEncoder{}); err != nil {
+		return nil, fmt.Errorf("proxy: app cookie: %w", err)
 	}
 	g.strip = map[string]bool{g.cookieName: true}
 	for _, c := range o.StripCookies {
@@ -293,36 +293,6 @@ func New(o Options) (*Gateway, error) {
 		return nil, fmt.Errorf("proxy: gateway sign-in client: %w", err)
 	}
 	return g, nil
-}
-
-// cookieCodecs derives securecookie codecs for one purpose ("cookie":
-// the app cookie; sign-ins in progress seal theirs in oidcrp) from the session
-// secrets, with HKDF labels of their own, so they never equal the SSO
-// cookie's keys or each other. Values older than ttl do not decode.
-func cookieCodecs(secrets [][]byte, ttl time.Duration, purpose string, ser securecookie.Serializer) ([]securecookie.Codec, error) {
-	var pairs [][]byte
-	for i, s := range secrets {
-		if len(s) < 32 {
-			return nil, fmt.Errorf("proxy: secret %d is %d bytes, need at least 32", i, len(s))
-		}
-		hashKey, err := hkdf.Key(sha256.New, s, nil, "gatehouse gateway "+purpose+" hmac v1", 32)
-		if err != nil {
-			return nil, fmt.Errorf("proxy: derive %s hmac key: %w", purpose, err)
-		}
-		blockKey, err := hkdf.Key(sha256.New, s, nil, "gatehouse gateway "+purpose+" aes v1", 32)
-		if err != nil {
-			return nil, fmt.Errorf("proxy: derive %s aes key: %w", purpose, err)
-		}
-		pairs = append(pairs, hashKey, blockKey)
-	}
-	codecs := securecookie.CodecsFromPairs(pairs...)
-	for _, c := range codecs {
-		sc := c.(*securecookie.SecureCookie)
-		sc.MaxAge(int(ttl / time.Second))
-		sc.MaxLength(maxStateLen)
-		sc.SetSerializer(ser)
-	}
-	return codecs, nil
 }
 
 // origin is the URL origin of an app host: Gatehouse's scheme and port.

@@ -14,7 +14,6 @@ package session
 
 import (
 	"context"
-	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/gorilla/securecookie"
 
+	"github.com/gatehouse-sso/gatehouse/internal/cookiekeys"
 	"github.com/gatehouse-sso/gatehouse/store"
 )
 
@@ -110,26 +110,9 @@ func New(st store.Store, o Options) (*Manager, error) {
 	if len(o.Secrets) == 0 {
 		return nil, errors.New("session: no secrets")
 	}
-	var pairs [][]byte
-	for i, s := range o.Secrets {
-		if len(s) < 32 {
-			return nil, fmt.Errorf("session: secret %d is %d bytes, need at least 32", i, len(s))
-		}
-		hashKey, err := hkdf.Key(sha256.New, s, nil, "gatehouse session cookie hmac v1", 32)
-		if err != nil {
-			return nil, fmt.Errorf("session: derive hmac key: %w", err)
-		}
-		blockKey, err := hkdf.Key(sha256.New, s, nil, "gatehouse session cookie aes v1", 32)
-		if err != nil {
-			return nil, fmt.Errorf("session: derive aes key: %w", err)
-		}
-		pairs = append(pairs, hashKey, blockKey)
-	}
-	codecs := securecookie.CodecsFromPairs(pairs...)
-	for _, c := range codecs {
-		sc := c.(*securecookie.SecureCookie)
-		sc.MaxAge(int(o.AbsoluteTimeout / time.Second))
-		sc.SetSerializer(securecookie.NopEncoder{})
+	codecs, err := cookiekeys.Codecs(o.Secrets, "gatehouse session cookie", o.AbsoluteTimeout, 0, securecookie.NopEncoder{})
+	if err != nil {
+		return nil, fmt.Errorf("session: %w", err)
 	}
 	if o.TouchInterval <= 0 {
 		o.TouchInterval = min(time.Minute, o.IdleTimeout/10)

@@ -2,7 +2,6 @@ package oidcrp
 
 import (
 	"context"
-	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/gatehouse-sso/gatehouse/internal/cookiekeys"
 	"github.com/gorilla/securecookie"
 	"golang.org/x/oauth2"
 )
@@ -147,8 +147,8 @@ func New(c Config) (*RP, error) {
 		rp.client = http.DefaultClient
 	}
 	var err error
-	if rp.codecs, err = codecs(c.Secrets, c.Label, c.TTL, c.MaxStateLen); err != nil {
-		return nil, err
+	if rp.codecs, err = cookiekeys.Codecs(c.Secrets, c.Label, c.TTL, c.MaxStateLen, securecookie.JSONEncoder{}); err != nil {
+		return nil, fmt.Errorf("oidcrp: state cookie: %w", err)
 	}
 	scopes := slices.Clone(c.Scopes)
 	if !c.NoIDToken && !slices.Contains(scopes, oidc.ScopeOpenID) {
@@ -170,34 +170,6 @@ func New(c Config) (*RP, error) {
 		rp.verifier = oidc.NewVerifier(c.Issuer, ks, &oidc.Config{ClientID: c.ClientID, SupportedSigningAlgs: algs, Now: c.Now})
 	}
 	return rp, nil
-}
-
-// codecs derives the state's codecs from the secrets with HKDF labels of
-// the relying party's own.
-func codecs(secrets [][]byte, label string, ttl time.Duration, maxLen int) ([]securecookie.Codec, error) {
-	var pairs [][]byte
-	for i, s := range secrets {
-		if len(s) < 32 {
-			return nil, fmt.Errorf("oidcrp: secret %d is %d bytes, need at least 32", i, len(s))
-		}
-		hashKey, err := hkdf.Key(sha256.New, s, nil, label+" hmac v1", 32)
-		if err != nil {
-			return nil, fmt.Errorf("oidcrp: derive %s hmac key: %w", label, err)
-		}
-		blockKey, err := hkdf.Key(sha256.New, s, nil, label+" aes v1", 32)
-		if err != nil {
-			return nil, fmt.Errorf("oidcrp: derive %s aes key: %w", label, err)
-		}
-		pairs = append(pairs, hashKey, blockKey)
-	}
-	cs := securecookie.CodecsFromPairs(pairs...)
-	for _, c := range cs {
-		sc := c.(*securecookie.SecureCookie)
-		sc.MaxAge(int(ttl / time.Second))
-		sc.MaxLength(maxLen)
-		sc.SetSerializer(securecookie.JSONEncoder{})
-	}
-	return cs, nil
 }
 
 // ClientID is the client's id at the provider.
