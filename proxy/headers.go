@@ -123,14 +123,7 @@ func classify(name string) headerClass {
 	}
 	var buf [maxHeaderName]byte
 	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case 'A' <= c && c <= 'Z':
-			c += 'a' - 'A'
-		case c == '_':
-			c = '-'
-		}
-		buf[i] = c
+		buf[i] = fold(name[i])
 	}
 	key := buf[:len(name)]
 	if c := headerClasses[string(key)]; c != 0 {
@@ -149,18 +142,23 @@ func foldPrefix(name, prefix string) bool {
 		return false
 	}
 	for i := 0; i < len(prefix); i++ {
-		c := name[i]
-		switch {
-		case 'A' <= c && c <= 'Z':
-			c += 'a' - 'A'
-		case c == '_':
-			c = '-'
-		}
-		if c != prefix[i] {
+		if fold(name[i]) != prefix[i] {
 			return false
 		}
 	}
 	return true
+}
+
+// fold spells a header name's byte as classify compares it: lower case,
+// '_' as '-'.
+func fold(c byte) byte {
+	switch {
+	case 'A' <= c && c <= 'Z':
+		return c + 'a' - 'A'
+	case c == '_':
+		return '-'
+	}
+	return c
 }
 
 // isIdentityHeader reports whether name is an identity header in any
