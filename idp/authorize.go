@@ -117,12 +117,16 @@ func (p *Provider) checkClient(c *clients.Client, req *authorizeRequest) *oauthE
 	return nil
 }
 
+// msgPendingGone is the page of a pending authorization that expired or
+// was completed already (by another tab, or a replayed form).
+const msgPendingGone = "This sign-in request has expired or was already completed. Go back to the application and sign in again."
+
 // resume continues a pending request after sign-in.
 func (p *Provider) resume(w http.ResponseWriter, r *http.Request, id string) {
 	ctx := r.Context()
 	pend, err := p.loadPending(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		p.o.Pages.Error(w, http.StatusBadRequest, "This sign-in request has expired or was already completed. Go back to the application and sign in again.")
+		p.o.Pages.Error(w, http.StatusBadRequest, msgPendingGone)
 		return
 	}
 	if err != nil {

@@ -68,12 +68,12 @@ func (p *Provider) submitConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PostFormValue("pending")
 	if !validPendingID(id) {
-		p.o.Pages.Error(w, http.StatusBadRequest, "This sign-in request has expired or was already completed. Go back to the application and sign in again.")
+		p.o.Pages.Error(w, http.StatusBadRequest, msgPendingGone)
 		return
 	}
 	raw, err := p.o.Store.Take(ctx, pendingKey(id))
 	if errors.Is(err, store.ErrNotFound) {
-		p.o.Pages.Error(w, http.StatusBadRequest, "This sign-in request has expired or was already completed. Go back to the application and sign in again.")
+		p.o.Pages.Error(w, http.StatusBadRequest, msgPendingGone)
 		return
 	}
 	if err != nil {
