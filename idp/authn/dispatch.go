@@ -320,13 +320,22 @@ func (d *Dispatcher) submitPassword(w http.ResponseWriter, r *http.Request) {
 	d.identified(w, r, t, method, login, id)
 }
 
-// startRedirect begins a sign-in with a redirect method.
-func (d *Dispatcher) startRedirect(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+// redirectMethod finds the redirect method the path names, or answers
+// 404.
+func (d *Dispatcher) redirectMethod(w http.ResponseWriter, r *http.Request) (string, Redirect, bool) {
 	name := r.PathValue("method")
 	m, ok := d.redirects[name]
 	if !ok {
 		d.o.Pages.Error(w, http.StatusNotFound, "There is no such sign-in method.")
+	}
+	return name, m, ok
+}
+
+// startRedirect begins a sign-in with a redirect method.
+func (d *Dispatcher) startRedirect(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	name, m, ok := d.redirectMethod(w, r)
+	if !ok {
 		return
 	}
 	t := d.begin(ctx, r.URL.Query())
@@ -355,10 +364,8 @@ func (d *Dispatcher) startRedirect(w http.ResponseWriter, r *http.Request) {
 // callback finishes a redirect method's step.
 func (d *Dispatcher) callback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	name := r.PathValue("method")
-	m, ok := d.redirects[name]
+	name, m, ok := d.redirectMethod(w, r)
 	if !ok {
-		d.o.Pages.Error(w, http.StatusNotFound, "There is no such sign-in method.")
 		return
 	}
 	t, err := d.txns.load(ctx, r, r.URL.Query().Get("state"), stepRedirect)
