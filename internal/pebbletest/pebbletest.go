@@ -70,21 +70,37 @@ func (s *logBuffer) String() string {
 	return s.b.String()
 }
 
-// FreePorts reserves n distinct loopback ports and releases them for the
+// FreePorts reserves n distinct loopback ports, none it returned before
+// in this process, and releases them for the
 // caller to bind (pebble needs its ports in a config file up front).
 func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
+	handed.Lock()
+	defer handed.Unlock()
 	var ports []int
-	for range n {
+	for len(ports) < n {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer ln.Close()
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+		defer ln.Close() // held until all are chosen, so none repeats
+		port := ln.Addr().(*net.TCPAddr).Port
+		if handed.ports[port] {
+			continue
+		}
+		handed.ports[port] = true
+		ports = append(ports, port)
 	}
 	return ports
 }
+
+// handed are the ports FreePorts has returned in this process: a port
+// released for a test to bind is never handed out again, so pebble's own
+// ports (chosen after the test's) cannot take one of the test's.
+var handed = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
 
 // testCA writes a CA certificate and a localhost certificate signed by it
 // (for pebble's own HTTPS listeners) into dir.
