@@ -71,8 +71,8 @@ func (s *logBuffer) String() string {
 }
 
 // FreePorts reserves n distinct loopback ports, none it returned before
-// in this process, and releases them for the
-// caller to bind (pebble needs its ports in a config file up front).
+// in this process, and releases them for the caller to bind (pebble
+// needs its ports in a config file up front).
 func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
 	handed.Lock()
